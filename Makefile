@@ -1,0 +1,32 @@
+# The two commands a new user needs: `make run` and `make test`. Both set up what they need first.
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTHON ?= python3
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: setup run test check pytest bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup
+	touch $@
+
+run: setup
+	$(BIN)/tokenwire serve --host $(HOST) --port $(PORT)
+
+test: setup check pytest
+
+check: setup
+	bash scripts/check
+
+pytest: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,54 @@
+"""The ``tokenwire`` command."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from tokenwire.config import ConfigError, load_settings
+
+
+@click.group()
+@click.version_option(package_name="tokenwire")
+def main() -> None:
+    """tokenwire: stream a language model's answer to whoever reads it."""
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A tokenwire.toml.")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
+@click.option("--log-level", default="info", show_default=True)
+def serve(config_file: str | None, host: str | None, port: int | None, log_level: str) -> None:
+    """Run the server: the chat API, the OpenAI-compatible API and the web app."""
+    import uvicorn
+
+    from tokenwire.server.app import create_app
+
+    try:
+        settings = load_settings(config_file, host=host, port=port)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    click.echo(
+        f"tokenwire: models {', '.join(settings.model_ids())}; store {_safe(settings.database_url)}"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=3,
+    )
+
+
+def _safe(url: str) -> str:
+    """A database URL without its password, fit for a log line."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
+    return url

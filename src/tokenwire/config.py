@@ -1,0 +1,150 @@
+"""Settings: from a TOML file, environment variables and command-line flags, in that order of rising
+precedence. Secrets are never stored here, only the *name* of the variable that holds them."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+
+ProviderKind = Literal["local", "openai", "replay"]
+PROVIDER_KINDS: tuple[ProviderKind, ...] = ("local", "openai", "replay")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """One ``[[models]]`` entry."""
+
+    id: str
+    provider: ProviderKind = "local"
+    # openai
+    base_url: str | None = None
+    api_key_env: str | None = None
+    model: str | None = None  # upstream name; defaults to id
+    connect_timeout: float = 10.0
+    first_token_timeout: float = 60.0
+    idle_timeout: float | None = None  # defaults to first_token_timeout
+    # local
+    path: str | None = None  # any GGUF; defaults to the bundled SmolLM2-135M-Instruct
+    context_size: int = 2048
+    threads: int | None = None
+    # replay
+    text: str | None = None
+    text_file: str | None = None
+    tokens_per_second: float = 0.0
+    # every provider
+    max_tokens: int | None = None
+
+    @property
+    def upstream_model(self) -> str:
+        return self.model or self.id
+
+    @property
+    def effective_idle_timeout(self) -> float:
+        return self.idle_timeout if self.idle_timeout is not None else self.first_token_timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    models: tuple[ModelConfig, ...] = ()
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 1024 * 1024
+    keepalive_seconds: float = 15.0
+    retry_ms: int = 2000
+    stream_retention_seconds: float = 600.0
+    max_streams: int = 10_000
+    max_events_per_stream: int = 100_000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def model_ids(self) -> list[str]:
+        return [m.id for m in self.models]
+
+
+DEFAULT_LOCAL_MODEL = ModelConfig(id="smollm2-135m-instruct", provider="local")
+
+
+def default_database_url() -> str:
+    data_dir = Path(platformdirs.user_data_dir("tokenwire"))
+    return f"sqlite:///{data_dir / 'tokenwire.db'}"
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings; ``overrides`` (e.g. host, port) win over the file and the environment."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            raw = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+    models = [_model_from_table(entry, i) for i, entry in enumerate(raw.pop("models", []))]
+    if env.get("OPENAI_API_KEY") and not any(m.api_key_env == "OPENAI_API_KEY" for m in models):
+        models.append(
+            ModelConfig(
+                id=env.get("OPENAI_MODEL", "gpt-4o-mini"),
+                provider="openai",
+                base_url=env.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+                api_key_env="OPENAI_API_KEY",
+            )
+        )
+    if not models:
+        models.append(DEFAULT_LOCAL_MODEL)
+    _check_unique([m.id for m in models])
+
+    known = {f.name for f in fields(Settings)} - {"models", "extra"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in config file: {', '.join(sorted(unknown))}")
+    settings = Settings(models=tuple(models), **raw)
+    if url := env.get("TOKENWIRE_DATABASE_URL"):
+        settings = replace(settings, database_url=url)
+    if not settings.database_url:
+        settings = replace(settings, database_url=default_database_url())
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if settings.max_body_bytes < 1024:
+        raise ConfigError("max_body_bytes must be at least 1024")
+    return settings
+
+
+def _model_from_table(entry: Any, index: int) -> ModelConfig:
+    where = f"models[{index}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not entry["id"]:
+        raise ConfigError(f"{where}: each model needs a non-empty string `id`")
+    allowed = {f.name for f in fields(ModelConfig)}
+    unknown = set(entry) - allowed
+    if unknown:
+        raise ConfigError(f"{where} ({entry['id']}): unknown key(s) {', '.join(sorted(unknown))}")
+    try:
+        model = ModelConfig(**entry)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    if model.provider not in PROVIDER_KINDS:
+        raise ConfigError(f"{where}: provider must be one of {', '.join(PROVIDER_KINDS)}")
+    if model.provider == "openai" and not model.base_url:
+        raise ConfigError(f"{where} ({model.id}): an openai model needs `base_url`")
+    if model.provider == "replay" and (model.text is None) == (model.text_file is None):
+        raise ConfigError(f"{where} ({model.id}): a replay model needs `text` or `text_file`")
+    return model
+
+
+def _check_unique(ids: list[str]) -> None:
+    seen: set[str] = set()
+    for model_id in ids:
+        if model_id in seen:
+            raise ConfigError(f"model id {model_id!r} is declared twice")
+        seen.add(model_id)

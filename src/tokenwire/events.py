@@ -1,0 +1,128 @@
+"""The event model, protocol v1: the one source of truth for every transport.
+
+A provider yields *payloads* (``Delta``, ``Reasoning``, ``Usage``, ``Done``, ``Error``); the hub
+numbers them into ``Event``s and appends them to a stream log. An ``Event`` encodes its JSON once,
+when it is made, so SSE, NDJSON and WebSocket writers to any number of readers share one encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import orjson
+
+PROTOCOL_VERSION: Final = 1
+
+EventType = Literal["start", "delta", "reasoning", "usage", "done", "error"]
+FinishReason = Literal["stop", "length", "cancelled"]
+TERMINAL_TYPES: Final = frozenset({"done", "error"})
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    stream_id: str
+    conversation_id: str
+    message_id: str
+    model: str
+    type: Literal["start"] = field(default="start", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    text: str
+    type: Literal["delta"] = field(default="delta", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    text: str
+    type: Literal["reasoning"] = field(default="reasoning", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    type: Literal["usage"] = field(default="usage", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    finish_reason: FinishReason = "stop"
+    type: Literal["done"] = field(default="done", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    code: str
+    message: str
+    retryable: bool = False
+    type: Literal["error"] = field(default="error", init=False)
+
+
+Payload = Start | Delta | Reasoning | Usage | Done | Error
+_PAYLOAD_TYPES: Final[dict[str, type[Payload]]] = {
+    "start": Start,
+    "delta": Delta,
+    "reasoning": Reasoning,
+    "usage": Usage,
+    "done": Done,
+    "error": Error,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One numbered event of a stream, with its JSON encoded once."""
+
+    seq: int
+    payload: Payload
+    json: bytes
+
+    @classmethod
+    def make(cls, seq: int, payload: Payload) -> Event:
+        return cls(seq, payload, orjson.dumps(_as_dict(seq, payload)))
+
+    @property
+    def type(self) -> EventType:
+        return self.payload.type
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.payload.type in TERMINAL_TYPES
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self.seq, self.payload)
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Event:
+        """Rebuild an event from its JSON object; raises ``ValueError`` when it is not one."""
+        try:
+            kind = _PAYLOAD_TYPES[obj["type"]]
+            seq = obj["seq"]
+            fields = {k: v for k, v in obj.items() if k not in ("type", "seq", "stream_id")}
+            payload = kind(**fields)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a protocol v1 event: {obj!r:.200}") from exc
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise ValueError(f"event seq must be a positive integer: {seq!r}")
+        return cls.make(seq, payload)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Event:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"event is not JSON: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise ValueError("event is not a JSON object")
+        return cls.from_dict(obj)
+
+
+def _as_dict(seq: int, payload: Payload) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": payload.type, "seq": seq}
+    for name in payload.__slots__:
+        if name != "type":
+            out[name] = getattr(payload, name)
+    return out

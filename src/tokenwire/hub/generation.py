@@ -1,0 +1,164 @@
+"""One generation: a task that runs a provider, numbers what it yields and appends it to the log.
+
+It is tied to no connection. It ends with exactly one terminal event (``done`` or ``error``) and
+stores the answer with the matching status, the partial text included; while it streams, the text
+is stored every ``persist_interval`` seconds so a crash loses at most that much.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from tokenwire.events import Delta, Done, Error, Event, Payload, Reasoning, Start, Usage
+from tokenwire.hub.log import StreamLog
+from tokenwire.providers.base import GenerationParams, Provider, ProviderError
+from tokenwire.store.conversations import ConversationStore, MessageStatus
+
+logger = logging.getLogger("tokenwire.hub")
+
+StopReason = Literal["cancelled", "shutdown"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamHandle:
+    """What a caller needs to read a stream it started."""
+
+    stream_id: str
+    conversation_id: str
+    message_id: str
+    model: str
+
+
+class Generation:
+    def __init__(
+        self,
+        handle: StreamHandle,
+        provider: Provider,
+        messages: list[dict[str, str]],
+        params: GenerationParams,
+        *,
+        log: StreamLog,
+        store: ConversationStore | None,
+        max_events: int,
+        persist_interval: float = 1.0,
+    ) -> None:
+        self.handle = handle
+        self.provider = provider
+        self.messages = messages
+        self.params = params
+        self.log = log
+        self.store = store
+        self.max_events = max_events
+        self.persist_interval = persist_interval
+        self.seq = 0
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.usage: tuple[int, int] | None = None
+        self.stop_reason: StopReason | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def begin(self) -> None:
+        """Append the ``start`` event, then run the rest as a task of its own."""
+        h = self.handle
+        await self._append(Start(h.stream_id, h.conversation_id, h.message_id, h.model))
+        self.task = asyncio.create_task(self._run(), name=f"generation {h.stream_id}")
+
+    def stop(self, reason: StopReason) -> None:
+        if self.task is not None and not self.task.done():
+            self.stop_reason = self.stop_reason or reason
+            self.task.cancel()
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait for the generation to end; True when it has."""
+        if self.task is None:
+            return True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self.task)
+        return self.task.done()
+
+    async def _run(self) -> None:
+        final: Done | Error = Done("stop")
+        next_persist = time.monotonic() + self.persist_interval
+        try:
+            stream = self.provider.stream(self.messages, self.params)
+            async with contextlib.aclosing(stream):
+                async for payload in stream:
+                    if isinstance(payload, Done):
+                        final = payload
+                        break
+                    self._collect(payload)
+                    await self._append(payload)
+                    if self.seq >= self.max_events - 1:  # leave room for the terminal event
+                        final = Done("length")
+                        break
+                    if self.store is not None and time.monotonic() >= next_persist:
+                        next_persist = time.monotonic() + self.persist_interval
+                        await self._persist("streaming")
+        except asyncio.CancelledError:
+            # Our own stop: finish the stream properly instead of propagating the cancellation.
+            if self.stop_reason is None:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            final = (
+                Done("cancelled")
+                if self.stop_reason == "cancelled"
+                else Error("interrupted", "the server shut down during the answer", retryable=True)
+            )
+        except ProviderError as exc:
+            final = Error(exc.code, exc.message, exc.retryable)
+        except Exception:
+            logger.exception("generation %s failed", self.handle.stream_id)
+            final = Error("internal_error", "the model failed unexpectedly", retryable=True)
+        await self._finish(final)
+
+    def _collect(self, payload: Payload) -> None:
+        if isinstance(payload, Delta):
+            self.content.append(payload.text)
+        elif isinstance(payload, Reasoning):
+            self.reasoning.append(payload.text)
+        elif isinstance(payload, Usage):
+            self.usage = (payload.prompt_tokens, payload.completion_tokens)
+
+    async def _append(self, payload: Payload) -> None:
+        self.seq += 1
+        await self.log.append(self.handle.stream_id, (Event.make(self.seq, payload),))
+
+    async def _finish(self, final: Done | Error) -> None:
+        try:
+            await self._append(final)
+        except Exception:
+            logger.exception("cannot end stream %s", self.handle.stream_id)
+        if isinstance(final, Error):
+            status: MessageStatus = "interrupted" if final.code == "interrupted" else "error"
+            await self._persist(status, error=(final.code, final.message))
+        else:
+            status = "cancelled" if final.finish_reason == "cancelled" else "complete"
+            await self._persist(status, finish_reason=final.finish_reason)
+
+    async def _persist(
+        self,
+        status: MessageStatus,
+        *,
+        finish_reason: str | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> None:
+        if self.store is None:
+            return
+        try:
+            await self.store.update_answer(
+                self.handle.message_id,
+                content="".join(self.content),
+                reasoning="".join(self.reasoning),
+                status=status,
+                finish_reason=finish_reason,
+                error=error,
+                usage=self.usage,
+            )
+        except Exception:
+            logger.exception("cannot store the answer of stream %s", self.handle.stream_id)

@@ -1,0 +1,105 @@
+"""The in-process stream log: the default, with nothing to install or start.
+
+Bounded: at most ``max_streams`` streams and ``max_events`` events a stream; a finished stream is
+kept for ``retention`` seconds so a late reader can still resume, then forgotten. When the log is
+full the oldest finished streams make room; live streams are never evicted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+from tokenwire.events import Event
+from tokenwire.hub.log import Batch, LogFull, StreamMeta, StreamNotFound
+
+
+class _Stream:
+    __slots__ = ("ended_at", "events", "meta", "wakeup")
+
+    def __init__(self, meta: StreamMeta) -> None:
+        self.meta = meta
+        self.events: list[Event] = []
+        self.ended_at: float | None = None
+        # Replaced at every append: readers wait on the one current when they found nothing new.
+        self.wakeup = asyncio.Event()
+
+
+class MemoryStreamLog:
+    def __init__(
+        self,
+        *,
+        max_streams: int = 10_000,
+        max_events: int = 100_000,
+        retention: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._streams: OrderedDict[str, _Stream] = OrderedDict()
+        self._max_streams = max_streams
+        self.max_events = max_events
+        self._retention = retention
+        self._clock = clock
+        self._next_sweep = 0.0
+
+    async def create(self, meta: StreamMeta) -> None:
+        self._expire()
+        if len(self._streams) >= self._max_streams and not self._evict_one():
+            raise LogFull(f"{len(self._streams)} streams are live")
+        self._streams[meta.stream_id] = _Stream(meta)
+
+    async def append(self, stream_id: str, events: Sequence[Event]) -> None:
+        stream = self._get(stream_id)
+        if stream.ended_at is not None:
+            raise ValueError(f"stream {stream_id} has ended; nothing may follow its terminal event")
+        stream.events.extend(events)
+        if events[-1].is_terminal:
+            stream.ended_at = self._clock()
+        wakeup, stream.wakeup = stream.wakeup, asyncio.Event()
+        wakeup.set()
+
+    async def read(self, stream_id: str, after: int, timeout: float) -> Batch:
+        stream = self._get(stream_id)
+        if len(stream.events) <= after and stream.ended_at is None:
+            try:
+                async with asyncio.timeout(timeout):
+                    await stream.wakeup.wait()
+            except TimeoutError:
+                return Batch((), False)
+        # seq n sits at index n - 1, so the events after `after` start at index `after`.
+        return Batch(stream.events[max(after, 0) :], stream.ended_at is not None)
+
+    async def meta(self, stream_id: str) -> StreamMeta:
+        return self._get(stream_id).meta
+
+    async def close(self) -> None:
+        self._streams.clear()
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def _get(self, stream_id: str) -> _Stream:
+        stream = self._streams.get(stream_id)
+        if stream is None or self._expired(stream):
+            raise StreamNotFound(stream_id)
+        return stream
+
+    def _expired(self, stream: _Stream) -> bool:
+        return stream.ended_at is not None and self._clock() - stream.ended_at > self._retention
+
+    def _expire(self) -> None:
+        # A full scan, so at most once a second rather than at every new stream.
+        now = self._clock()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 1.0
+        for stream_id in [sid for sid, s in self._streams.items() if self._expired(s)]:
+            del self._streams[stream_id]
+
+    def _evict_one(self) -> bool:
+        for stream_id, stream in self._streams.items():  # oldest first
+            if stream.ended_at is not None:
+                del self._streams[stream_id]
+                return True
+        return False

@@ -1,0 +1,39 @@
+"""Build the providers that the configuration declares."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from tokenwire.config import ModelConfig
+from tokenwire.providers.base import Provider
+
+
+def build_provider(model: ModelConfig, env: Mapping[str, str] | None = None) -> Provider:
+    env = os.environ if env is None else env
+    if model.provider == "local":
+        from tokenwire.providers.local import LocalProvider
+
+        return LocalProvider(
+            id=model.id, path=model.path, context_size=model.context_size,
+            threads=model.threads, max_tokens=model.max_tokens,
+        )  # fmt: skip
+    if model.provider == "replay":
+        from tokenwire.providers.replay import ReplayProvider
+
+        return ReplayProvider(
+            id=model.id, text=model.text, text_file=model.text_file,
+            tokens_per_second=model.tokens_per_second,
+        )  # fmt: skip
+    from tokenwire.providers.openai import OpenAIProvider
+
+    assert model.base_url is not None  # checked when the configuration was read
+    return OpenAIProvider(
+        id=model.id,
+        base_url=model.base_url,
+        model=model.upstream_model,
+        api_key=env.get(model.api_key_env) if model.api_key_env else None,
+        connect_timeout=model.connect_timeout,
+        first_token_timeout=model.first_token_timeout,
+        idle_timeout=model.effective_idle_timeout,
+    )

@@ -1,0 +1,157 @@
+"""The chat API under ``/api``: start, read, resume and cancel streams; stored conversations."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tokenwire.hub.hub import ConversationBusy, ConversationNotFound, ModelNotFound
+from tokenwire.hub.log import LogFull, StreamNotFound
+from tokenwire.server.errors import ApiError
+from tokenwire.server.state import app_state, owner_of
+from tokenwire.server.streaming import negotiate, stream_response
+from tokenwire.server.validation import (
+    generation_params,
+    optional_str,
+    read_json_object,
+    required_message,
+    resume_point,
+)
+
+MAX_PAGE = 200
+
+
+def model_not_found(model: str | None) -> ApiError:
+    return ApiError(404, "model_not_found", f"no model named {model!r}; see GET /api/models")
+
+
+def stream_not_found(stream_id: str) -> ApiError:
+    return ApiError(
+        404, "stream_not_found", f"no stream {stream_id!r}: it never existed or has expired"
+    )
+
+
+async def chat(request: Request) -> Response:
+    state = app_state(request)
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    message = required_message(body)
+    conversation_id = optional_str(body, "conversation_id")
+    model = optional_str(body, "model")
+    params = generation_params(body.get("params"))
+    try:
+        handle = await state.hub.start_chat(
+            owner=owner_of(request), message=message, conversation_id=conversation_id,
+            model=model, params=params,
+        )  # fmt: skip
+    except ModelNotFound:
+        raise model_not_found(model) from None
+    except ConversationNotFound:
+        raise ApiError(
+            404, "conversation_not_found", f"no conversation {conversation_id!r}"
+        ) from None
+    except ConversationBusy:
+        raise ApiError(
+            409, "conversation_busy",
+            "an answer is still streaming in this conversation; wait for it or cancel it",
+        ) from None  # fmt: skip
+    except LogFull:
+        raise ApiError(503, "overloaded", "too many streams are live; try again soon") from None
+    return stream_response(
+        state.hub, handle.stream_id, 0, negotiate(request),
+        keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
+        headers={
+            "X-Stream-Id": handle.stream_id,
+            "X-Conversation-Id": handle.conversation_id,
+            "Content-Location": f"/api/streams/{handle.stream_id}",
+        },
+    )  # fmt: skip
+
+
+async def read_stream(request: Request) -> Response:
+    state = app_state(request)
+    stream_id = request.path_params["stream_id"]
+    after = resume_point(request.headers.get("last-event-id"), request.query_params.get("after"))
+    try:
+        await state.hub.meta(stream_id, owner_of(request))
+    except StreamNotFound:
+        raise stream_not_found(stream_id) from None
+    return stream_response(
+        state.hub, stream_id, after, negotiate(request),
+        keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
+    )  # fmt: skip
+
+
+async def cancel_stream(request: Request) -> Response:
+    state = app_state(request)
+    stream_id = request.path_params["stream_id"]
+    try:
+        outcome = await state.hub.cancel(stream_id, owner_of(request))
+    except StreamNotFound:
+        raise stream_not_found(stream_id) from None
+    return JSONResponse({"stream_id": stream_id, "status": outcome})
+
+
+def _page_arg(request: Request, name: str, default: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > high:
+        raise ApiError(400, "invalid_request", f"`{name}` must be an integer from 0 to {high}")
+    return int(raw)
+
+
+async def list_conversations(request: Request) -> Response:
+    state = app_state(request)
+    limit = _page_arg(request, "limit", 50, MAX_PAGE)
+    offset = _page_arg(request, "offset", 0, 10**9)
+    conversations = await state.hub.store.list(owner_of(request), limit=limit, offset=offset)
+    return JSONResponse({"data": [c.to_json(with_messages=False) for c in conversations]})
+
+
+async def get_conversation(request: Request) -> Response:
+    conversation_id = request.path_params["conversation_id"]
+    found = await app_state(request).hub.store.get(owner_of(request), conversation_id)
+    if found is None:
+        raise ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
+    return JSONResponse(found.to_json())
+
+
+async def delete_conversation(request: Request) -> Response:
+    state = app_state(request)
+    conversation_id = request.path_params["conversation_id"]
+    owner = owner_of(request)
+    if await state.hub.store.get(owner, conversation_id) is None:
+        raise ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
+    await state.hub.cancel_conversation(conversation_id)
+    await state.hub.store.delete(owner, conversation_id)
+    return Response(status_code=204)
+
+
+async def list_models(request: Request) -> Response:
+    state = app_state(request)
+    default = state.hub.default_model
+    return JSONResponse(
+        {
+            "data": [
+                {"id": m.id, "provider": m.provider, "default": m.id == default}
+                for m in state.settings.models
+            ]
+        }
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "generations": app_state(request).hub.running})
+
+
+routes = [
+    Route("/api/chat", chat, methods=["POST"]),
+    Route("/api/streams/{stream_id}", read_stream, methods=["GET"]),
+    Route("/api/streams/{stream_id}/cancel", cancel_stream, methods=["POST"]),
+    Route("/api/conversations", list_conversations, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
+    Route("/api/models", list_models, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+]

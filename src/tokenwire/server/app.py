@@ -1,0 +1,94 @@
+"""Build the ASGI application: settings in, a Starlette app out, its parts wired in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokenwire.config import Settings, load_settings
+from tokenwire.hub.hub import Hub
+from tokenwire.hub.memory import MemoryStreamLog
+from tokenwire.providers.base import ProviderError
+from tokenwire.providers.local import LocalProvider
+from tokenwire.providers.registry import build_provider
+from tokenwire.server import api, openai_compat, web, websocket
+from tokenwire.server.errors import (
+    ApiError,
+    api_error_handler,
+    http_error_handler,
+    unexpected_error_handler,
+)
+from tokenwire.server.state import AppState
+from tokenwire.store.conversations import ConversationStore
+from tokenwire.store.database import database_from_url
+
+logger = logging.getLogger("tokenwire.server")
+
+
+async def _error(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith("/v1/"):
+        return await openai_compat.openai_error_handler(request, exc)
+    return await api_error_handler(request, exc)
+
+
+async def _open(settings: Settings) -> AppState:
+    store = ConversationStore(database_from_url(settings.database_url))
+    interrupted = await store.open()
+    if interrupted:
+        logger.warning("%d answer(s) left streaming by an earlier process marked interrupted",
+                       interrupted)  # fmt: skip
+    log = MemoryStreamLog(
+        max_streams=settings.max_streams,
+        max_events=settings.max_events_per_stream,
+        retention=settings.stream_retention_seconds,
+    )
+    providers = {m.id: build_provider(m) for m in settings.models}
+    hub = Hub(log, store, providers, max_events=settings.max_events_per_stream)
+    return AppState(settings=settings, hub=hub)
+
+
+async def _warm_up(provider: LocalProvider) -> None:
+    try:
+        await provider.warm_up()
+    except ProviderError as exc:
+        logger.error("model %s cannot load: %s", provider.id, exc.message)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state = await _open(settings)
+        app.state.tokenwire = state
+        # Load local models now rather than at the first question.
+        warm = [
+            asyncio.create_task(_warm_up(p))
+            for p in state.hub.providers.values()
+            if isinstance(p, LocalProvider)
+        ]
+        try:
+            yield
+        finally:
+            for task in warm:
+                task.cancel()
+            await state.hub.close()
+            await state.hub.log.close()
+            await state.hub.store.close()
+
+    return Starlette(
+        routes=[*api.routes, *openai_compat.routes, *websocket.routes, *web.routes],
+        exception_handlers={
+            ApiError: _error,
+            HTTPException: http_error_handler,
+            Exception: unexpected_error_handler,
+        },
+        lifespan=lifespan,
+    )

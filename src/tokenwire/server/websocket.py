@@ -1,0 +1,159 @@
+"""``/api/ws``: one socket carries many streams.
+
+Client frames: ``{"type": "chat", ...}`` (the body of ``POST /api/chat``, plus an optional ``ref``
+echoed on the stream's ``start`` frame), ``{"type": "resume", "stream_id", "after"}`` and
+``{"type": "cancel", "stream_id"}``. Server frames are the protocol events with ``stream_id`` added,
+and ``{"type": "rejected", "ref", "error": {"code", "message"}}`` for a client frame that could not
+be acted on. Closing the socket stops reading, never the generations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from tokenwire.hub.hub import ConversationBusy, ConversationNotFound, ModelNotFound
+from tokenwire.hub.log import LogFull, StreamNotFound
+from tokenwire.server.errors import ApiError
+from tokenwire.server.state import AppState, app_state, owner_of
+from tokenwire.server.streaming import read_stream
+from tokenwire.server.validation import (
+    generation_params,
+    optional_str,
+    parse_json_object,
+    required_message,
+)
+
+logger = logging.getLogger("tokenwire.server")
+
+_ERRORS: dict[type[Exception], tuple[str, str]] = {
+    ModelNotFound: ("model_not_found", "no such model; see GET /api/models"),
+    ConversationNotFound: ("conversation_not_found", "no such conversation"),
+    ConversationBusy: ("conversation_busy", "an answer is still streaming in this conversation"),
+    LogFull: ("overloaded", "too many streams are live; try again soon"),
+    StreamNotFound: ("stream_not_found", "no such stream: it never existed or has expired"),
+}
+
+
+class _Session:
+    def __init__(self, ws: WebSocket, state: AppState, owner: str) -> None:
+        self.ws = ws
+        self.state = state
+        self.owner = owner
+        self.readers: dict[str, asyncio.Task[None]] = {}
+        self.send_lock = asyncio.Lock()
+
+    async def send(self, frame: bytes) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(frame.decode())
+
+    async def reject(self, ref: Any, code: str, message: str) -> None:
+        await self.send(orjson.dumps({"type": "rejected", "ref": ref, "error": {
+            "code": code, "message": message}}))  # fmt: skip
+
+    async def handle(self, raw: str) -> None:
+        ref = None
+        try:
+            frame = parse_json_object(raw)
+            ref = frame.get("ref")
+            kind = frame.get("type")
+            if kind == "chat":
+                await self.chat(frame, ref)
+            elif kind == "resume":
+                stream_id = _stream_id(frame)
+                await self.state.hub.meta(stream_id, self.owner)
+                self.follow(stream_id, _after(frame), ref)
+            elif kind == "cancel":
+                await self.state.hub.cancel(_stream_id(frame), self.owner)
+            else:
+                raise ApiError(400, "invalid_request", "`type` must be chat, resume or cancel")
+        except ApiError as exc:
+            await self.reject(ref, exc.code, exc.message)
+        except tuple(_ERRORS) as exc:
+            await self.reject(ref, *_ERRORS[type(exc)])
+
+    async def chat(self, frame: dict[str, Any], ref: Any) -> None:
+        handle = await self.state.hub.start_chat(
+            owner=self.owner,
+            message=required_message(frame),
+            conversation_id=optional_str(frame, "conversation_id"),
+            model=optional_str(frame, "model"),
+            params=generation_params(frame.get("params")),
+        )
+        self.follow(handle.stream_id, 0, ref)
+
+    def follow(self, stream_id: str, after: int, ref: Any) -> None:
+        previous = self.readers.pop(stream_id, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.create_task(self.relay(stream_id, after, ref))
+        self.readers[stream_id] = task
+        task.add_done_callback(lambda t: self.readers.pop(stream_id, None) if
+                               self.readers.get(stream_id) is t else None)  # fmt: skip
+
+    async def relay(self, stream_id: str, after: int, ref: Any) -> None:
+        # Splice stream_id (and ref on start) into the event's own JSON rather than encoding again.
+        head = b'{"stream_id":' + orjson.dumps(stream_id) + b","
+        start_head = head + b'"ref":' + orjson.dumps(ref) + b"," if ref is not None else head
+        keepalive = self.state.settings.keepalive_seconds
+        try:
+            async for events in read_stream(self.state.hub, stream_id, after, keepalive):
+                for event in events:
+                    prefix = start_head if event.seq == 1 else head
+                    await self.send(prefix + event.json[1:])
+        except StreamNotFound:
+            await self.reject(ref, *_ERRORS[StreamNotFound])
+        except WebSocketDisconnect:
+            pass
+
+    async def close(self) -> None:
+        for task in list(self.readers.values()):
+            task.cancel()
+        for task in list(self.readers.values()):
+            with contextlib.suppress(BaseException):
+                await task
+
+
+def _stream_id(frame: dict[str, Any]) -> str:
+    stream_id = optional_str(frame, "stream_id")
+    if stream_id is None:
+        raise ApiError(400, "invalid_request", "`stream_id` is required")
+    return stream_id
+
+
+def _after(frame: dict[str, Any]) -> int:
+    after = frame.get("after", 0)
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise ApiError(400, "invalid_last_event_id", "`after` must be a non-negative integer")
+    return after
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    await ws.accept()
+    session = _Session(ws, app_state(ws), owner_of(ws))
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text = message.get("text")
+            if text is None:
+                await session.reject(None, "invalid_request", "send JSON in text frames")
+                continue
+            if len(text) > session.state.settings.max_body_bytes:
+                await session.reject(None, "body_too_large", "the frame is too large")
+                continue
+            await session.handle(text)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await session.close()
+
+
+routes = [WebSocketRoute("/api/ws", websocket_endpoint)]

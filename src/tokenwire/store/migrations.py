@@ -1,0 +1,67 @@
+"""Schema changes as named steps, applied in order; the names applied are kept in a table.
+
+Add a step by appending to ``MIGRATIONS``; never edit one that has shipped. Each step and the record
+that it ran commit in one transaction. The SQL sticks to what SQLite and PostgreSQL both accept
+(``DOUBLE PRECISION`` is a REAL in SQLite).
+"""
+
+from __future__ import annotations
+
+import time
+
+from tokenwire.store.database import Database
+
+M001_INITIAL = """
+        CREATE TABLE conversations (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX conversations_owner_updated ON conversations (owner, updated_at);
+        CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            reasoning TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL,
+            model TEXT,
+            stream_id TEXT,
+            finish_reason TEXT,
+            error_code TEXT,
+            error_message TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            UNIQUE (conversation_id, position)
+        );
+        CREATE INDEX messages_status ON messages (status)
+"""
+
+MIGRATIONS: list[tuple[str, str]] = [("m001_initial", M001_INITIAL)]
+
+
+async def migrate(db: Database) -> list[str]:
+    """Apply the steps not yet applied; returns their names."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+    )
+    applied = {row[0] for row in await db.fetchall("SELECT name FROM schema_migrations")}
+    done: list[str] = []
+    for name, script in MIGRATIONS:
+        if name in applied:
+            continue
+        statements: list[tuple[str, tuple[object, ...]]] = [
+            (sql, ()) for sql in script.split(";") if sql.strip()
+        ]
+        statements.append(
+            ("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+        )
+        await db.transaction(statements)
+        done.append(name)
+    return done
