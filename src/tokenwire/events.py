@@ -71,6 +71,11 @@ _PAYLOAD_TYPES: Final[dict[str, type[Payload]]] = {
     "error": Error,
 }
 
+_FIELDS: Final[dict[type[Payload], tuple[str, ...]]] = {
+    kind: tuple(name for name in kind.__slots__ if name != "type")
+    for kind in _PAYLOAD_TYPES.values()
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -101,8 +106,9 @@ class Event:
         try:
             kind = _PAYLOAD_TYPES[obj["type"]]
             seq = obj["seq"]
-            fields = {k: v for k, v in obj.items() if k not in ("type", "seq", "stream_id")}
-            payload = kind(**fields)
+            # Only the payload's own fields: transports may add keys (WebSocket adds stream_id),
+            # and a reader ignores fields that a later protocol version adds.
+            payload = kind(**{name: obj[name] for name in _FIELDS[kind]})
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a protocol v1 event: {obj!r:.200}") from exc
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
@@ -122,7 +128,6 @@ class Event:
 
 def _as_dict(seq: int, payload: Payload) -> dict[str, Any]:
     out: dict[str, Any] = {"type": payload.type, "seq": seq}
-    for name in payload.__slots__:
-        if name != "type":
-            out[name] = getattr(payload, name)
+    for name in _FIELDS[type(payload)]:
+        out[name] = getattr(payload, name)
     return out

@@ -1,0 +1,339 @@
+"""OpenAI-compatible chunks, completions and errors, checked against the official SDK's models and
+its own streaming parser (over an in-memory transport)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from tokenwire.events import Delta, Done, Error, Event, Payload, Reasoning, Start, Usage
+from tokenwire.wire.openai import DONE, ChunkEncoder, completion, error_body
+from tokenwire.wire.sse import KEEPALIVE, SSEDecoder
+
+# A fullwidth comma, CJK, a 4-byte emoji and a ZWJ sequence: every UTF-8 length.
+TEXT = "你好\uff0c世界 🌍👩\u200d💻 done"
+CID = "chatcmpl-123"
+MODEL = "smollm2"
+CREATED = 1_700_000_000
+
+
+def make_events(*payloads: Payload) -> list[Event]:
+    return [Event.make(seq, payload) for seq, payload in enumerate(payloads, start=1)]
+
+
+def full_stream() -> list[Event]:
+    return make_events(
+        Start("st_1", "cv_1", "msg_1", MODEL),
+        Reasoning("let me think\n"),
+        Delta(TEXT),
+        Delta(" line\u2028two\r\n"),
+        Usage(11, 22),
+        Done("stop"),
+    )
+
+
+def frames(data: bytes) -> list[str]:
+    """The data of every SSE event in ``data``, parsed by our own decoder, byte by byte."""
+    decoder = SSEDecoder()
+    events = [e for i in range(len(data)) for e in decoder.feed(data[i : i + 1])]
+    assert all(e.event == "message" for e in events)
+    return [e.data for e in events]
+
+
+def chunks(data: bytes) -> list[dict[str, Any]]:
+    """The chunk objects of a stream, which must end with exactly one [DONE]."""
+    *bodies, last = frames(data)
+    assert last == "[DONE]"
+    return [orjson.loads(body) for body in bodies]
+
+
+def encode_all(events: list[Event], include_usage: bool = False) -> bytes:
+    return ChunkEncoder(CID, MODEL, CREATED, include_usage).encode_events(events)
+
+
+# --- chunks ----------------------------------------------------------------------------------
+
+
+def test_every_chunk_validates_as_a_chat_completion_chunk() -> None:
+    from openai.types.chat import ChatCompletionChunk
+
+    for body in chunks(encode_all(full_stream(), include_usage=True)):
+        chunk = ChatCompletionChunk.model_validate(body)
+        assert (chunk.id, chunk.object, chunk.created, chunk.model) == (
+            CID,
+            "chat.completion.chunk",
+            CREATED,
+            MODEL,
+        )
+
+
+def test_choice_has_index_delta_finish_reason_and_null_logprobs() -> None:
+    [choice] = chunks(encode_all(make_events(Delta("a"), Done())))[0]["choices"]
+    assert choice == {
+        "index": 0,
+        "delta": {"role": "assistant", "content": "a"},
+        "finish_reason": None,
+        "logprobs": None,
+    }
+
+
+def test_start_emits_an_opening_chunk_with_the_assistant_role() -> None:
+    encoder = ChunkEncoder(CID, MODEL, CREATED)
+    [data] = frames(encoder.encode(make_events(Start("s", "c", "m", MODEL))[0]))
+    assert orjson.loads(data)["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+
+
+def test_first_text_chunk_carries_the_role_when_no_start_was_seen() -> None:
+    encoder = ChunkEncoder(CID, MODEL, CREATED)
+    [data] = frames(encoder.encode(Event.make(2, Reasoning("hm"))))
+    delta = orjson.loads(data)["choices"][0]["delta"]
+    assert delta == {"role": "assistant", "reasoning_content": "hm"}
+
+
+def test_role_is_sent_only_once() -> None:
+    deltas = [c["choices"][0]["delta"] for c in chunks(encode_all(full_stream()))]
+    assert [d.get("role") for d in deltas] == ["assistant", None, None, None, None]
+
+
+def test_delta_becomes_content_and_reasoning_becomes_reasoning_content() -> None:
+    deltas = [c["choices"][0]["delta"] for c in chunks(encode_all(full_stream()))]
+    assert deltas[1:4] == [
+        {"reasoning_content": "let me think\n"},
+        {"content": TEXT},
+        {"content": " line\u2028two\r\n"},
+    ]
+
+
+def test_done_emits_a_finish_chunk_with_empty_delta_then_the_done_marker() -> None:
+    encoder = ChunkEncoder(CID, MODEL, CREATED)
+    encoder.encode(Event.make(1, Start("s", "c", "m", MODEL)))
+    data = encoder.encode(Event.make(2, Done("stop")))
+    assert data.endswith(b"\n\n" + DONE)
+    [body] = chunks(data)
+    assert body["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"), [("stop", "stop"), ("length", "length"), ("cancelled", "stop")]
+)
+def test_finish_reason_maps_to_openai(ours: Any, theirs: str) -> None:
+    body = chunks(encode_all(make_events(Delta("a"), Done(ours))))[-1]
+    assert body["choices"][0]["finish_reason"] == theirs
+
+
+def test_usage_is_not_sent_without_include_usage() -> None:
+    bodies = chunks(encode_all(full_stream()))
+    assert all("usage" not in body for body in bodies)
+    assert all(body["choices"] for body in bodies)
+
+
+def test_include_usage_sends_a_last_usage_chunk_without_choices() -> None:
+    bodies = chunks(encode_all(full_stream(), include_usage=True))
+    assert bodies[-1]["choices"] == []
+    assert bodies[-1]["usage"] == {"prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 33}
+    # As OpenAI does: every other chunk carries "usage": null.
+    assert all(body["usage"] is None for body in bodies[:-1])
+    assert bodies[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_include_usage_without_a_usage_event_sends_no_usage_chunk() -> None:
+    bodies = chunks(encode_all(make_events(Delta("a"), Done()), include_usage=True))
+    assert [body["choices"][0]["finish_reason"] for body in bodies] == [None, "stop"]
+
+
+def test_error_emits_an_error_object_then_the_done_marker() -> None:
+    data = encode_all(make_events(Delta("partial"), Error("upstream_failed", "model died")))
+    *_, error, done = frames(data)
+    assert orjson.loads(error) == {
+        "error": {
+            "message": "model died",
+            "type": "server_error",
+            "param": None,
+            "code": "upstream_failed",
+        }
+    }
+    assert done == "[DONE]"
+
+
+def test_nothing_is_emitted_after_the_terminal_event() -> None:
+    encoder = ChunkEncoder(CID, MODEL, CREATED)
+    encoder.encode(Event.make(1, Done()))
+    assert encoder.encode(Event.make(2, Delta("late"))) == b""
+    assert encoder.encode(Event.make(3, Error("x", "y"))) == b""
+
+
+def test_usage_alone_emits_nothing() -> None:
+    assert ChunkEncoder(CID, MODEL, CREATED).encode(Event.make(3, Usage(1, 2))) == b""
+
+
+def test_encode_events_is_the_concatenation_of_single_encodes() -> None:
+    single = ChunkEncoder(CID, MODEL, CREATED, include_usage=True)
+    expected = b"".join(single.encode(event) for event in full_stream())
+    assert encode_all(full_stream(), include_usage=True) == expected
+
+
+def test_full_stream_through_our_sse_decoder_rebuilds_the_answer() -> None:
+    from openai.types.chat import ChatCompletionChunk
+
+    parsed = [ChatCompletionChunk.model_validate(b) for b in chunks(encode_all(full_stream()))]
+    content = "".join(c.choices[0].delta.content or "" for c in parsed)
+    reasoning = "".join(
+        (c.choices[0].delta.model_extra or {}).get("reasoning_content", "") for c in parsed
+    )
+    assert content == TEXT + " line\u2028two\r\n"
+    assert reasoning == "let me think\n"
+    assert parsed[-1].choices[0].finish_reason == "stop"
+
+
+# --- the official SDK, end to end over an in-memory transport --------------------------------
+
+
+def sdk_client(handler: Callable[[Any], Any]) -> Any:
+    import httpx2
+    import openai
+
+    http = httpx2.Client(transport=httpx2.MockTransport(handler))
+    return openai.OpenAI(api_key="test", base_url="http://test/v1", http_client=http, max_retries=0)
+
+
+def streaming(body: bytes, piece: int = 5) -> Callable[[Any], Any]:
+    import httpx2
+
+    def pieces() -> Iterator[bytes]:
+        for i in range(0, len(body), piece):
+            yield body[i : i + piece]
+
+    def handler(request: Any) -> Any:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=pieces())
+
+    return handler
+
+
+def replying(status: int, body: dict[str, Any]) -> Callable[[Any], Any]:
+    import httpx2
+
+    def handler(request: Any) -> Any:
+        return httpx2.Response(status, json=body)
+
+    return handler
+
+
+def create_stream(client: Any, include_usage: bool = False) -> Any:
+    return client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": include_usage},
+    )
+
+
+def test_official_sdk_streams_our_chunks() -> None:
+    body = encode_all(full_stream(), include_usage=True)
+    # Keepalive comments between frames must not reach the SDK's caller.
+    body = body.replace(b"\n\ndata:", b"\n\n" + KEEPALIVE + b"data:")
+    with sdk_client(streaming(body)) as client:
+        received = list(create_stream(client, include_usage=True))
+    assert "".join(c.choices[0].delta.content or "" for c in received if c.choices) == (
+        TEXT + " line\u2028two\r\n"
+    )
+    assert received[0].choices[0].delta.role == "assistant"
+    assert received[-2].choices[0].finish_reason == "stop"
+    assert received[-1].usage is not None
+    assert received[-1].usage.total_tokens == 33
+
+
+def test_official_sdk_raises_api_error_on_a_streamed_error() -> None:
+    import openai
+
+    body = encode_all(make_events(Delta("partial"), Error("upstream_failed", "model died")))
+    with sdk_client(streaming(body)) as client:
+        stream = create_stream(client)
+        assert next(stream).choices[0].delta.content == "partial"
+        with pytest.raises(openai.APIError, match="model died") as info:
+            next(stream)
+    assert info.value.code == "upstream_failed"
+
+
+# --- whole completions and errors ------------------------------------------------------------
+
+
+def test_completion_validates_as_a_chat_completion() -> None:
+    from openai.types.chat import ChatCompletion
+
+    body = completion(CID, MODEL, CREATED, TEXT, "why", "length", (5, 7))
+    parsed = ChatCompletion.model_validate(body)
+    assert (parsed.id, parsed.object, parsed.created, parsed.model) == (
+        CID,
+        "chat.completion",
+        CREATED,
+        MODEL,
+    )
+    assert parsed.choices[0].message.content == TEXT
+    assert parsed.choices[0].finish_reason == "length"
+
+
+def test_completion_message_has_reasoning_content_only_when_non_empty() -> None:
+    with_reasoning = completion(CID, MODEL, CREATED, "a", "why", "stop", None)
+    without = completion(CID, MODEL, CREATED, "a", "", "stop", None)
+    assert with_reasoning["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "a",
+        "reasoning_content": "why",
+    }
+    assert without["choices"][0]["message"] == {"role": "assistant", "content": "a"}
+
+
+def test_completion_usage_has_the_total() -> None:
+    body = completion(CID, MODEL, CREATED, "a", "", "stop", (5, 7))
+    assert body["usage"] == {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+
+
+def test_completion_without_usage_leaves_it_out() -> None:
+    assert "usage" not in completion(CID, MODEL, CREATED, "a", "", "stop", None)
+
+
+def test_completion_maps_cancelled_to_stop() -> None:
+    body = completion(CID, MODEL, CREATED, "a", "", "cancelled", None)
+    assert body["choices"][0]["finish_reason"] == "stop"
+
+
+def test_completion_rejects_an_unknown_finish_reason() -> None:
+    with pytest.raises(ValueError, match="finish reason"):
+        completion(CID, MODEL, CREATED, "a", "", "exploded", None)
+
+
+def test_official_sdk_reads_a_completion() -> None:
+    body = completion(CID, MODEL, CREATED, TEXT, "why", "stop", (5, 7))
+    with sdk_client(replying(200, body)) as client:
+        result = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert result.choices[0].message.content == TEXT
+    assert result.choices[0].message.model_extra == {"reasoning_content": "why"}
+    assert result.usage.total_tokens == 12
+
+
+def test_error_body_has_openai_error_shape() -> None:
+    assert error_body("model_not_found", "no such model") == {
+        "error": {
+            "message": "no such model",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "model_not_found",
+        }
+    }
+    assert error_body("busy", "later", "server_error")["error"]["type"] == "server_error"
+
+
+def test_official_sdk_raises_a_typed_error_from_error_body() -> None:
+    import openai
+
+    with (
+        sdk_client(replying(404, error_body("model_not_found", "no such model"))) as client,
+        pytest.raises(openai.NotFoundError, match="no such model") as info,
+    ):
+        client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
+    assert (info.value.code, info.value.type) == ("model_not_found", "invalid_request_error")
