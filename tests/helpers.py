@@ -9,7 +9,7 @@ import httpx
 
 from tokenwire.events import Event
 from tokenwire.wire.ndjson import NDJSONDecoder
-from tokenwire.wire.sse import SSEDecoder, ServerSentEvent
+from tokenwire.wire.sse import ServerSentEvent, SSEDecoder
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:

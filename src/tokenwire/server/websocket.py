@@ -57,7 +57,7 @@ class _Session:
         await self.send(orjson.dumps({"type": "rejected", "ref": ref, "error": {
             "code": code, "message": message}}))  # fmt: skip
 
-    async def handle(self, raw: str) -> None:
+    async def handle(self, raw: str | bytes) -> None:
         ref = None
         try:
             frame = parse_json_object(raw)
@@ -66,9 +66,9 @@ class _Session:
             if kind == "chat":
                 await self.chat(frame, ref)
             elif kind == "resume":
-                stream_id = _stream_id(frame)
+                stream_id, after = _stream_id(frame), _after(frame)
                 await self.state.hub.meta(stream_id, self.owner)
-                self.follow(stream_id, _after(frame), ref)
+                self.follow(stream_id, after, ref)
             elif kind == "cancel":
                 await self.state.hub.cancel(_stream_id(frame), self.owner)
             else:
@@ -142,14 +142,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
                 break
-            text = message.get("text")
-            if text is None:
-                await session.reject(None, "invalid_request", "send JSON in text frames")
-                continue
-            if len(text) > session.state.settings.max_body_bytes:
+            data = message.get("text") or message.get("bytes") or b""  # binary frames welcome
+            if len(data) > session.state.settings.max_body_bytes:
                 await session.reject(None, "body_too_large", "the frame is too large")
                 continue
-            await session.handle(text)
+            await session.handle(data)
     except WebSocketDisconnect:
         pass
     finally:

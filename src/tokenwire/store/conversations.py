@@ -2,8 +2,8 @@
 
 The user's message is stored before generation starts. The assistant's message is stored at the
 same moment with status ``streaming`` and grows as the answer streams; it ends ``complete``,
-``cancelled``, ``error`` or, when its process died mid-answer, ``interrupted``. Every query is scoped by ``owner``
-so one user never sees another's conversations.
+``cancelled``, ``error`` or, when its process died mid-answer, ``interrupted``. Every query is
+scoped by ``owner`` so one user never sees another's conversations.
 """
 
 from __future__ import annotations
