@@ -1,0 +1,83 @@
+"""Reading tokenwire.toml and the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tokenwire.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "tokenwire.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_models_from_the_file_in_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        [[models]]
+        id = "deepseek-chat"
+        provider = "openai"
+        base_url = "https://api.deepseek.com/v1"
+        api_key_env = "DEEPSEEK_API_KEY"
+        first_token_timeout = 30
+
+        [[models]]
+        id = "demo"
+        provider = "replay"
+        text = "hello"
+        tokens_per_second = 10
+        """,
+    )
+    settings = load_settings(path, env={"TOKENWIRE_DATABASE_URL": "sqlite:///x.db"})
+    assert settings.model_ids() == ["deepseek-chat", "demo"]
+    deepseek = settings.models[0]
+    assert deepseek.upstream_model == "deepseek-chat"
+    assert deepseek.effective_idle_timeout == 30
+    assert settings.database_url == "sqlite:///x.db"
+
+
+def test_openai_api_key_alone_adds_an_openai_model() -> None:
+    settings = load_settings(
+        env={"OPENAI_API_KEY": "sk-secret", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    )
+    (model,) = settings.models
+    assert (model.provider, model.base_url, model.api_key_env) == (
+        "openai",
+        "http://127.0.0.1:9/v1",
+        "OPENAI_API_KEY",
+    )
+    assert "sk-secret" not in repr(settings)  # only the variable's name is kept
+
+
+def test_nothing_configured_means_the_bundled_local_model() -> None:
+    (model,) = load_settings(env={}).models
+    assert model.provider == "local" and model.path is None
+
+
+def test_command_line_overrides_win(tmp_path: Path) -> None:
+    path = write(tmp_path, 'host = "0.0.0.0"\nport = 9000\n')
+    settings = load_settings(path, env={}, host="127.0.0.1", port=None)
+    assert (settings.host, settings.port) == ("127.0.0.1", 9000)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[[models]]\nprovider = 'local'\n", "non-empty string `id`"),
+        ("[[models]]\nid = 'x'\nprovider = 'magic'\n", "provider must be"),
+        ("[[models]]\nid = 'x'\nprovider = 'openai'\n", "needs `base_url`"),
+        ("[[models]]\nid = 'x'\nprovider = 'replay'\n", "needs `text` or `text_file`"),
+        ("[[models]]\nid = 'x'\ncolour = 'red'\n", "unknown key"),
+        ("[[models]]\nid = 'x'\n[[models]]\nid = 'x'\n", "declared twice"),
+        ("prot = 1\n", "unknown setting"),
+        ("[[models]\n", "cannot read config file"),
+    ],
+)
+def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_settings(write(tmp_path, text), env={})
