@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tokenwire.events import Delta, Done, Error, Reasoning, Usage
@@ -23,9 +23,10 @@ from tokenwire.hub.hub import Hub, ModelNotFound
 from tokenwire.hub.log import LogFull
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import app_state, owner_of
-from tokenwire.server.streaming import STREAM_HEADERS, read_stream
+from tokenwire.server.streaming import STREAM_HEADERS, EventStreamResponse, read_stream
 from tokenwire.server.validation import generation_params, read_json_object
 from tokenwire.wire import openai as oa
+from tokenwire.wire import sse
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 # Upstream failures as HTTP statuses for a non-streaming answer.
@@ -102,18 +103,18 @@ async def chat_completions(request: Request) -> Response:
 
 def _streamed(
     request: Request, hub: Hub, handle: StreamHandle, completion_id: str, include_usage: bool
-) -> StreamingResponse:
+) -> EventStreamResponse:
     encoder = oa.ChunkEncoder(completion_id, handle.model, int(time.time()), include_usage)
     keepalive = app_state(request).settings.keepalive_seconds
 
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncGenerator[bytes, None]:
         try:
             async for events in read_stream(hub, handle.stream_id, 0, keepalive):
-                yield encoder.encode_events(events) if events else b": keepalive\n\n"
+                yield encoder.encode_events(events) if events else sse.KEEPALIVE
         finally:
             hub.stop_nowait(handle.stream_id)  # the one reader left: nobody will resume
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=STREAM_HEADERS)
+    return EventStreamResponse(body(), media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 async def _whole(request: Request, hub: Hub, handle: StreamHandle, completion_id: str) -> Response:

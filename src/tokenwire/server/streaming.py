@@ -7,11 +7,14 @@ but the connection) so proxies and clients see the stream is alive.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Literal
 
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from tokenwire.events import Event
 from tokenwire.hub.hub import Hub
@@ -46,6 +49,52 @@ async def read_stream(
             return
 
 
+class EventStreamResponse(Response):
+    """A streamed body as plain ASGI messages, with a disconnect listener racing the sender.
+
+    Starlette's ``StreamingResponse`` on ASGI 2.4 servers learns of a gone client only when a write
+    fails, and closes the body generator whenever it is collected; a stream idle between events
+    would not notice at all. Here the ``http.disconnect`` message stops the sender at once, and the
+    body generator is always closed before ``__call__`` returns, so ``finally`` blocks run in time.
+    """
+
+    def __init__(
+        self,
+        body: AsyncGenerator[bytes, None],
+        *,
+        media_type: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.body_iterator = body
+        self.status_code = 200
+        self.media_type = media_type
+        self.background = None
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def pump() -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async with contextlib.aclosing(self.body_iterator) as body:
+                async for chunk in body:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        async def listen() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        sender = asyncio.create_task(pump())
+        listener = asyncio.create_task(listen())
+        try:
+            await asyncio.wait((sender, listener), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sender, listener):
+                task.cancel()
+            results = await asyncio.gather(sender, listener, return_exceptions=True)
+        if isinstance(results[0], Exception) and not isinstance(results[0], OSError):
+            raise results[0]  # a bug of ours, not a client that left
+
+
 def stream_response(
     hub: Hub,
     stream_id: str,
@@ -55,26 +104,19 @@ def stream_response(
     keepalive: float,
     retry_ms: int,
     headers: dict[str, str] | None = None,
-    on_close: Callable[[bool], None] | None = None,
-) -> StreamingResponse:
-    """The response for one reader; ``on_close(ended)`` runs when it stops, ended or not."""
+) -> EventStreamResponse:
+    """The response for one reader of a stream, as SSE or NDJSON."""
 
-    async def body() -> AsyncIterator[bytes]:
-        ended = False
-        try:
-            if fmt == "sse":
-                yield sse.encode_retry(retry_ms)
-            async for events in read_stream(hub, stream_id, after, keepalive):
-                if events:
-                    yield (sse.encode_events if fmt == "sse" else ndjson.encode_events)(events)
-                elif fmt == "sse":
-                    yield sse.KEEPALIVE
-            ended = True
-        finally:
-            if on_close is not None:
-                on_close(ended)
+    async def body() -> AsyncGenerator[bytes, None]:
+        if fmt == "sse":
+            yield sse.encode_retry(retry_ms)
+        async for events in read_stream(hub, stream_id, after, keepalive):
+            if events:
+                yield (sse.encode_events if fmt == "sse" else ndjson.encode_events)(events)
+            elif fmt == "sse":
+                yield sse.KEEPALIVE
 
     media_type = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
-    return StreamingResponse(
+    return EventStreamResponse(
         body(), media_type=media_type, headers={**STREAM_HEADERS, **(headers or {})}
     )
