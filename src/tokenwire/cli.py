@@ -52,3 +52,7 @@ def _safe(url: str) -> str:
         creds, _, host = rest.rpartition("@")
         return f"{scheme}://{creds.split(':')[0]}:***@{host}"
     return url
+
+
+if __name__ == "__main__":
+    main()
