@@ -1,0 +1,24 @@
+"""A Python client for a tokenwire server, async and sync, with streams that resume by themselves.
+
+    async with AsyncClient("http://127.0.0.1:8000") as client:
+        async with client.chat("Hello!") as stream:
+            async for event in stream:
+                ...
+
+``Client`` is the same with ``with`` and ``for``.
+"""
+
+from tokenwire.client._async import AsyncChatStream, AsyncClient
+from tokenwire.client._errors import ApiError, ConnectionLost, StreamError, TokenwireError
+from tokenwire.client._sync import ChatStream, Client
+
+__all__ = [
+    "ApiError",
+    "AsyncChatStream",
+    "AsyncClient",
+    "ChatStream",
+    "Client",
+    "ConnectionLost",
+    "StreamError",
+    "TokenwireError",
+]

@@ -1,0 +1,310 @@
+"""The asyncio client: ``AsyncClient`` and the ``AsyncChatStream`` it opens.
+
+``_sync.py`` is the same code without ``async``; change one, change the other the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from tokenwire.client._backoff import Backoff
+from tokenwire.client._errors import ApiError, ConnectionLost, StreamError
+from tokenwire.client._http import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    SSE,
+    chat_body,
+    check_event_stream,
+    client_headers,
+    json_of,
+    resume_headers,
+    stream_timeout,
+)
+from tokenwire.client._state import StreamState, StreamView
+from tokenwire.events import Event
+
+
+class AsyncClient:
+    """A tokenwire server's chat API; streams resume by themselves after a dropped connection.
+
+    ``token`` is sent as ``Authorization: Bearer``. A stream that sends nothing at all, not even a
+    keepalive comment, for ``idle_timeout`` seconds counts as dropped: keep it above the server's
+    keepalive interval (15 s by default). A dropped stream is resumed up to ``max_retries`` times
+    in a row, waiting ``backoff_base * 2**n`` seconds at most (full jitter, capped at
+    ``backoff_cap``), and never less than the server's SSE ``retry:``.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        token: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = 8,
+        backoff_base: float = 0.25,
+        backoff_cap: float = 8.0,
+        idle_timeout: float = 60.0,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=client_headers(token), timeout=timeout
+        )
+        self._stream_timeout = stream_timeout(timeout, idle_timeout)
+        self._backoff = (max_retries, backoff_base, backoff_cap)
+
+    def __repr__(self) -> str:
+        return f"<AsyncClient base_url={str(self._http.base_url)!r}>"
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def chat(
+        self,
+        message: str,
+        *,
+        conversation_id: str | None = None,
+        model: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> AsyncChatStream:
+        """Ask; the answer streams when the returned stream is entered with ``async with``."""
+        request = self._http.build_request(
+            "POST", "/api/chat", json=chat_body(message, conversation_id, model, params),
+            headers={"Accept": SSE}, timeout=self._stream_timeout,
+        )  # fmt: skip
+        return AsyncChatStream(self, StreamState(), request)
+
+    def stream(self, stream_id: str, after: int = 0) -> AsyncChatStream:
+        """Read a stream that is running or recently ended, from the event after ``after``."""
+        return AsyncChatStream(self, StreamState(stream_id, after), None)
+
+    async def cancel(self, stream_id: str) -> str:
+        """Stop a generation: ``"cancelled"``, or ``"finished"`` when it had already ended."""
+        data = await self._json("POST", f"/api/streams/{quote(stream_id, safe='')}/cancel")
+        return str(data["status"])
+
+    async def conversations(self, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """Stored conversations, newest first, without their messages."""
+        params = {"limit": limit, "offset": offset}
+        data = await self._json("GET", "/api/conversations", params=params)
+        return list(data["data"])
+
+    async def conversation(self, conversation_id: str) -> dict[str, Any]:
+        """One stored conversation with its messages."""
+        return dict(await self._json("GET", _conversation_url(conversation_id)))
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        response = await self._send("DELETE", _conversation_url(conversation_id))
+        if response.is_error:
+            raise ApiError.from_response(response.status_code, response.content)
+
+    async def models(self) -> list[dict[str, Any]]:
+        return list((await self._json("GET", "/api/models"))["data"])
+
+    async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
+        return json_of(await self._send(method, url, **kwargs))
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise ConnectionLost(f"{method} {url} failed: {type(exc).__name__}") from exc
+
+    def _resume_request(self, state: StreamState) -> httpx.Request:
+        assert state.stream_id is not None
+        return self._http.build_request(
+            "GET", f"/api/streams/{quote(state.stream_id, safe='')}",
+            headers=resume_headers(state.last_seq), timeout=self._stream_timeout,
+        )  # fmt: skip
+
+
+class AsyncChatStream(StreamView):
+    """One answer as it streams, across as many connections as it takes.
+
+    ``async with client.chat("hi") as stream: async for event in stream: ...`` yields each event
+    once, in order, ``start`` first and ``done`` or ``error`` last. When the connection drops it
+    reconnects with ``Last-Event-ID``: the prompt is never sent twice.
+    """
+
+    def __init__(
+        self, client: AsyncClient, state: StreamState, request: httpx.Request | None
+    ) -> None:
+        self._client = client
+        self._state = state
+        self._request = request  # the POST that starts the stream; None to attach to one
+        self._backoff = Backoff(*client._backoff)
+        self._response: httpx.Response | None = None
+        self._chunks: AsyncIterator[bytes] | None = None
+        self._pending: deque[Event] = deque()
+        self._failure: BaseException | None = None  # why the last connection or attempt failed
+        self._opened = self._closed = False
+
+    async def __aenter__(self) -> AsyncChatStream:
+        if self._opened:
+            raise RuntimeError("a stream can be entered only once")
+        self._opened = True
+        if self._request is None:
+            await self._connect(wait=False)
+        else:
+            await self._start(self._request)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection. The generation goes on: ``cancel`` stops it."""
+        self._closed = True
+        await self._drop()
+
+    def __aiter__(self) -> AsyncChatStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        while not self._pending:
+            if self._state.broken:
+                raise self._state.broken
+            if self._state.ended:
+                raise StopAsyncIteration
+            await self._receive()
+        return self._pending.popleft()
+
+    async def text_until_done(self) -> str:
+        """Read to the end and return the whole text (partial if ``.error`` is set)."""
+        async for _ in self:
+            pass
+        return self.text
+
+    async def cancel(self) -> str:
+        """Stop the generation; keep iterating to receive its ``done`` (``cancelled``)."""
+        if self._state.stream_id is None:
+            raise StreamError("the server has not named the stream yet")
+        return await self._client.cancel(self._state.stream_id)
+
+    async def _start(self, request: httpx.Request) -> None:
+        try:
+            response = await self._client._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            # Not sent again: the server may have started the answer before the failure.
+            raise ConnectionLost(f"the chat request failed: {type(exc).__name__}") from exc
+        if response.is_error:
+            raise await _error(response)
+        self._state.stream_id = response.headers.get("x-stream-id")
+        self._state.conversation_id = response.headers.get("x-conversation-id")
+        await self._use(response)
+
+    async def _connect(self, *, wait: bool = True) -> None:
+        """Open ``GET /api/streams/{id}`` after the last event seen, retrying with backoff."""
+        state = self._state
+        if state.stream_id is None:
+            raise ConnectionLost("the connection dropped before the stream was named") from (
+                self._failure
+            )
+        while True:
+            if wait:
+                delay = self._backoff.next_delay((state.retry_ms or 0) / 1000)
+                if delay is None:
+                    raise self._lost() from self._failure
+                await asyncio.sleep(delay)
+            wait = True
+            try:
+                response = await self._client._http.send(
+                    self._client._resume_request(state), stream=True
+                )
+            except httpx.TransportError as exc:
+                self._failure = exc
+                continue
+            if response.is_server_error:
+                self._failure = await _error(response)
+                continue
+            if response.is_error:
+                raise await _error(response)
+            if response.status_code == 204:  # the stream ended at or before the event we have
+                await response.aclose()
+                self._state.ended = True
+                return
+            await self._use(response)
+            return
+
+    async def _use(self, response: httpx.Response) -> None:
+        try:
+            check_event_stream(response)
+        except StreamError:
+            await response.aclose()
+            raise
+        self._response, self._chunks = response, response.aiter_bytes()
+        self._state.new_connection()
+
+    async def _receive(self) -> None:
+        """Read the next piece of the body, reconnecting first when the connection is gone."""
+        if self._closed:
+            raise RuntimeError("the stream is closed")
+        if self._chunks is None:
+            await self._connect()
+        assert self._chunks is not None
+        try:
+            chunk = await anext(self._chunks)
+        except StopAsyncIteration:
+            self._failure = None  # the body ended before the terminal event
+        except httpx.TransportError as exc:  # dropped, or silent for idle_timeout
+            self._failure = exc
+        else:
+            events = self._state.feed(chunk)
+            if events:
+                self._backoff.reset()
+                self._pending.extend(events)
+            if self._state.ended or self._state.broken:
+                await self._drop()
+            return
+        await self._drop()
+
+    async def _drop(self) -> None:
+        response, chunks = self._response, self._chunks
+        self._response = self._chunks = None
+        if isinstance(chunks, AsyncGenerator):  # close it now rather than whenever it is collected
+            await chunks.aclose()
+        if response is not None:
+            await response.aclose()
+
+    def _lost(self) -> ConnectionLost:
+        state, attempts = self._state, self._backoff.attempts
+        return ConnectionLost(
+            f"lost stream {state.stream_id} after event {state.last_seq}: "
+            f"{attempts} attempt(s) to reconnect failed",
+            stream_id=state.stream_id, last_seq=state.last_seq, attempts=attempts,
+        )  # fmt: skip
+
+
+async def _error(response: httpx.Response) -> ApiError:
+    try:
+        body = await response.aread()
+    except httpx.TransportError:
+        body = b""
+    finally:
+        await response.aclose()
+    return ApiError.from_response(response.status_code, body)
+
+
+def _conversation_url(conversation_id: str) -> str:
+    return f"/api/conversations/{quote(conversation_id, safe='')}"

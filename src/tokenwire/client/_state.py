@@ -1,0 +1,141 @@
+"""A stream's state, kept the same way by the async and the sync client: no I/O here.
+
+``StreamState.feed`` takes the bytes of one connection's body as they come and returns only the
+events not seen before. The server resends from ``Last-Event-ID``, so an event at or below
+``last_seq`` is a repeat and is dropped; one beyond ``last_seq + 1`` means events went missing,
+which no reconnection can repair: feeding stops there and ``broken`` says why, to be raised once
+the events before it have been taken.
+"""
+
+from __future__ import annotations
+
+from tokenwire.client._errors import StreamError
+from tokenwire.events import Delta, Done, Error, Event, FinishReason, Reasoning, Start, Usage
+from tokenwire.wire.sse import SSEDecoder
+
+
+class StreamState:
+    def __init__(self, stream_id: str | None = None, after: int = 0) -> None:
+        self.stream_id = stream_id
+        self.conversation_id: str | None = None
+        self.message_id: str | None = None
+        self.model: str | None = None
+        self.last_seq = after
+        self.finish_reason: FinishReason | None = None
+        self.error: Error | None = None
+        self.usage: Usage | None = None
+        self.ended = False
+        self.broken: StreamError | None = None
+        self.retry_ms: int | None = None  # the server's SSE ``retry:``, the least wait to resume
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self._decoder = SSEDecoder()
+
+    def new_connection(self) -> None:
+        """Forget the half-received block of a dropped connection; the next body starts clean."""
+        self._decoder = SSEDecoder()
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        fresh: list[Event] = []
+        for message in self._decoder.feed(chunk):
+            if self.ended or self.broken:
+                break
+            try:
+                event = Event.from_json(message.data)
+            except ValueError as exc:
+                self.broken = StreamError(f"stream {self.stream_id}: {exc}")
+                break
+            if event.seq <= self.last_seq:
+                continue
+            if event.seq != self.last_seq + 1:
+                self.broken = StreamError(
+                    f"stream {self.stream_id}: event {event.seq} came after {self.last_seq}; "
+                    "events are missing"
+                )
+                break
+            self._apply(event)
+            fresh.append(event)
+        if self._decoder.retry is not None:
+            self.retry_ms = self._decoder.retry
+        return fresh
+
+    def _apply(self, event: Event) -> None:
+        self.last_seq = event.seq
+        payload = event.payload
+        if isinstance(payload, Delta):
+            self.text.append(payload.text)
+        elif isinstance(payload, Reasoning):
+            self.reasoning.append(payload.text)
+        elif isinstance(payload, Start):
+            self.stream_id = self.stream_id or payload.stream_id
+            self.conversation_id = payload.conversation_id
+            self.message_id = payload.message_id
+            self.model = payload.model
+        elif isinstance(payload, Usage):
+            self.usage = payload
+        elif isinstance(payload, Done):
+            self.finish_reason = payload.finish_reason
+            self.ended = True
+        elif isinstance(payload, Error):
+            self.error = payload
+            self.ended = True
+
+
+def _joined(parts: list[str]) -> str:
+    """The pieces as one string, kept as the only piece: each read joins only what came since."""
+    if len(parts) > 1:
+        parts[:] = ["".join(parts)]
+    return parts[0] if parts else ""
+
+
+class StreamView:
+    """The read-only face of a stream, shared by ``AsyncChatStream`` and ``ChatStream``."""
+
+    _state: StreamState
+
+    @property
+    def stream_id(self) -> str | None:
+        return self._state.stream_id
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self._state.conversation_id
+
+    @property
+    def message_id(self) -> str | None:
+        return self._state.message_id
+
+    @property
+    def model(self) -> str | None:
+        return self._state.model
+
+    @property
+    def text(self) -> str:
+        """The answer so far: every ``delta`` received, joined."""
+        return _joined(self._state.text)
+
+    @property
+    def reasoning(self) -> str:
+        return _joined(self._state.reasoning)
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self._state.finish_reason
+
+    @property
+    def error(self) -> Error | None:
+        """The ``error`` payload the stream ended with, if it did."""
+        return self._state.error
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._state.usage
+
+    @property
+    def last_seq(self) -> int:
+        return self._state.last_seq
+
+    @property
+    def ended(self) -> bool:
+        """The terminal event (``done`` or ``error``) has been received."""
+        return self._state.ended
