@@ -116,14 +116,18 @@ async def test_plain_event_source_resume_by_query_after(client: httpx.AsyncClien
     assert [e.seq for e in rest] == [e.seq for e in events[3:]]
 
 
-async def test_resume_at_the_end_returns_nothing_and_closes(client: httpx.AsyncClient) -> None:
+async def test_resume_after_the_end_is_204_so_event_source_stops(
+    client: httpx.AsyncClient,
+) -> None:
     _, events = await post_chat(client, {"message": "hi"})
     stream_id = events[0].to_dict()["stream_id"]
-    last = str(events[-1].seq)
-    async with client.stream(
-        "GET", f"/api/streams/{stream_id}", headers={"Last-Event-ID": last}
-    ) as response:
-        assert await events_of(response) == []
+    for after in (events[-1].seq, events[-1].seq + 5):
+        response = await client.get(
+            f"/api/streams/{stream_id}", headers={"Last-Event-ID": str(after)}
+        )
+        assert (response.status_code, response.content) == (204, b"")
+    response = await client.get(f"/api/streams/{stream_id}?after={events[-2].seq}")
+    assert response.status_code == 200 and b"event: done" in response.content
 
 
 async def test_two_readers_see_the_same_sequence(client: httpx.AsyncClient) -> None:

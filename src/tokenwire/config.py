@@ -61,7 +61,7 @@ class Settings:
     port: int = 8000
     max_body_bytes: int = 1024 * 1024
     keepalive_seconds: float = 15.0
-    retry_ms: int = 2000
+    retry_ms: int = 1000
     stream_retention_seconds: float = 600.0
     max_streams: int = 10_000
     max_events_per_stream: int = 100_000

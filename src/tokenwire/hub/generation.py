@@ -130,16 +130,18 @@ class Generation:
         await self.log.append(self.handle.stream_id, (Event.make(self.seq, payload),))
 
     async def _finish(self, final: Done | Error) -> None:
-        try:
-            await self._append(final)
-        except Exception:
-            logger.exception("cannot end stream %s", self.handle.stream_id)
+        # Stored first: a client that sees the terminal event may continue the conversation at
+        # once, and must not find this answer still "streaming".
         if isinstance(final, Error):
             status: MessageStatus = "interrupted" if final.code == "interrupted" else "error"
             await self._persist(status, error=(final.code, final.message))
         else:
             status = "cancelled" if final.finish_reason == "cancelled" else "complete"
             await self._persist(status, finish_reason=final.finish_reason)
+        try:
+            await self._append(final)
+        except Exception:
+            logger.exception("cannot end stream %s", self.handle.stream_id)
 
     async def _persist(
         self,

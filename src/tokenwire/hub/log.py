@@ -40,6 +40,11 @@ class Batch:
     events: Sequence[Event]
     ended: bool
 
+    @property
+    def ended_without_events(self) -> bool:
+        """The reader already has everything, terminal event included."""
+        return self.ended and not self.events
+
 
 class StreamLog(Protocol):
     async def create(self, meta: StreamMeta) -> None:

@@ -10,7 +10,7 @@ from tokenwire.hub.hub import ConversationBusy, ConversationNotFound, ModelNotFo
 from tokenwire.hub.log import LogFull, StreamNotFound
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import app_state, owner_of
-from tokenwire.server.streaming import negotiate, stream_response
+from tokenwire.server.streaming import STREAM_HEADERS, negotiate, stream_response
 from tokenwire.server.validation import (
     generation_params,
     optional_str,
@@ -74,6 +74,9 @@ async def read_stream(request: Request) -> Response:
     after = resume_point(request.headers.get("last-event-id"), request.query_params.get("after"))
     try:
         await state.hub.meta(stream_id, owner_of(request))
+        if (await state.hub.read(stream_id, after, timeout=0)).ended_without_events:
+            # Nothing can follow: 204 is what tells an EventSource to stop reconnecting.
+            return Response(status_code=204, headers=STREAM_HEADERS)
     except StreamNotFound:
         raise stream_not_found(stream_id) from None
     return stream_response(
