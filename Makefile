@@ -6,7 +6,7 @@ PYTHON ?= python3
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup run test check pytest bench clean
+.PHONY: setup run test check pytest clean
 
 setup: $(STAMP)
 
@@ -24,9 +24,6 @@ check: setup
 
 pytest: setup
 	$(BIN)/python -m pytest -q
-
-bench: setup
-	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
