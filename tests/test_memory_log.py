@@ -69,3 +69,15 @@ async def test_when_full_finished_streams_make_room_but_live_ones_never() -> Non
         await log.meta("a")
     with pytest.raises(LogFull):
         await log.create(meta("d"))  # "b" and "c" are live
+
+
+async def test_a_reader_ahead_of_the_stream_waits_until_passed() -> None:
+    log = MemoryStreamLog()
+    await log.create(meta("s"))
+    reader = asyncio.create_task(log.read("s", 2, timeout=5))
+    await log.append("s", events(Start("s", "c", "m", "model")))
+    await log.append("s", events(Delta("x"), first=2))
+    await asyncio.sleep(0.01)
+    assert not reader.done()  # seq 1 and 2 are not news to it
+    await log.append("s", events(Delta("y"), first=3))
+    assert [e.seq for e in (await reader).events] == [3]

@@ -61,6 +61,8 @@ class Generation:
         self.usage: tuple[int, int] | None = None
         self.stop_reason: StopReason | None = None
         self.task: asyncio.Task[None] | None = None
+        self._started = False  # _run has begun: a stop may cancel the task
+        self._finishing = False  # the terminal event is being written: too late to stop
 
     async def begin(self) -> None:
         """Append the ``start`` event, then run the rest as a task of its own."""
@@ -69,20 +71,29 @@ class Generation:
         self.task = asyncio.create_task(self._run(), name=f"generation {h.stream_id}")
 
     def stop(self, reason: StopReason) -> None:
-        if self.task is not None and not self.task.done():
-            self.stop_reason = self.stop_reason or reason
+        """Stop once: a second stop, or one while the end is being written, changes nothing."""
+        if self.stop_reason is not None or self._finishing:
+            return
+        if self.task is None or self.task.done():
+            return
+        self.stop_reason = reason
+        if self._started:
             self.task.cancel()
+        # Not started yet: cancelling now would skip _run entirely; it checks stop_reason first.
 
     async def wait(self, timeout: float) -> bool:
-        """Wait for the generation to end; True when it has."""
+        """Wait for the generation to end; True when it has. Never raises the task's outcome."""
         if self.task is None:
             return True
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await asyncio.shield(self.task)
-        return self.task.done()
+        done, _ = await asyncio.wait((self.task,), timeout=timeout)
+        return bool(done)
 
     async def _run(self) -> None:
+        self._started = True
+        if self.stop_reason is not None:  # stopped before it began
+            self._finishing = True
+            await self._finish(self._stopped_final())
+            return
         final: Done | Error = Done("stop")
         next_persist = time.monotonic() + self.persist_interval
         try:
@@ -104,18 +115,20 @@ class Generation:
             # Our own stop: finish the stream properly instead of propagating the cancellation.
             if self.stop_reason is None:
                 raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            final = (
-                Done("cancelled")
-                if self.stop_reason == "cancelled"
-                else Error("interrupted", "the server shut down during the answer", retryable=True)
-            )
+            asyncio.current_task().uncancel()
+            final = self._stopped_final()
         except ProviderError as exc:
             final = Error(exc.code, exc.message, exc.retryable)
         except Exception:
             logger.exception("generation %s failed", self.handle.stream_id)
             final = Error("internal_error", "the model failed unexpectedly", retryable=True)
+        self._finishing = True
         await self._finish(final)
+
+    def _stopped_final(self) -> Done | Error:
+        if self.stop_reason == "cancelled":
+            return Done("cancelled")
+        return Error("interrupted", "the server shut down during the answer", retryable=True)
 
     def _collect(self, payload: Payload) -> None:
         if isinstance(payload, Delta):

@@ -50,6 +50,8 @@ class Hub:
         self.max_events = max_events
         self.persist_interval = persist_interval
         self._running: dict[str, Generation] = {}
+        # Checking that a conversation is free and adding a turn to it must be one step.
+        self._turns = asyncio.Lock()
 
     @property
     def default_model(self) -> str:
@@ -72,20 +74,21 @@ class Hub:
     ) -> StreamHandle:
         provider = self.provider(model)
         history: list[dict[str, str]] = []
-        if conversation_id is not None:
-            if await self.store.get(owner, conversation_id) is None:
-                raise ConversationNotFound(conversation_id)
-            if await self.store.is_streaming(conversation_id):
-                raise ConversationBusy(conversation_id)
-            history = await self.store.history(owner, conversation_id)
         stream_id = new_id("str")
-        exchange = await self.store.start_exchange(
-            owner=owner,
-            conversation_id=conversation_id,
-            user_text=message,
-            model=provider.id,
-            stream_id=stream_id,
-        )
+        async with self._turns:
+            if conversation_id is not None:
+                if await self.store.get(owner, conversation_id) is None:
+                    raise ConversationNotFound(conversation_id)
+                if await self.store.is_streaming(conversation_id):
+                    raise ConversationBusy(conversation_id)
+                history = await self.store.history(owner, conversation_id)
+            exchange = await self.store.start_exchange(
+                owner=owner,
+                conversation_id=conversation_id,
+                user_text=message,
+                model=provider.id,
+                stream_id=stream_id,
+            )
         handle = StreamHandle(
             stream_id, exchange.conversation_id, exchange.assistant_message_id, provider.id
         )

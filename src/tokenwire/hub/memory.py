@@ -23,8 +23,9 @@ class _Stream:
         self.meta = meta
         self.events: list[Event] = []
         self.ended_at: float | None = None
-        # Replaced at every append: readers wait on the one current when they found nothing new.
-        self.wakeup = asyncio.Event()
+        # Made by the first reader that has to wait, set and dropped by the next append: an
+        # append with nobody waiting costs nothing.
+        self.wakeup: asyncio.Event | None = None
 
 
 class MemoryStreamLog:
@@ -56,15 +57,20 @@ class MemoryStreamLog:
         stream.events.extend(events)
         if events[-1].is_terminal:
             stream.ended_at = self._clock()
-        wakeup, stream.wakeup = stream.wakeup, asyncio.Event()
-        wakeup.set()
+        if stream.wakeup is not None:
+            stream.wakeup.set()
+            stream.wakeup = None
 
     async def read(self, stream_id: str, after: int, timeout: float) -> Batch:
         stream = self._get(stream_id)
         if len(stream.events) <= after and stream.ended_at is None:
             try:
                 async with asyncio.timeout(timeout):
-                    await stream.wakeup.wait()
+                    # A reader ahead of the stream (after > last seq) waits until it is passed.
+                    while len(stream.events) <= after and stream.ended_at is None:
+                        if stream.wakeup is None:
+                            stream.wakeup = asyncio.Event()
+                        await stream.wakeup.wait()
             except TimeoutError:
                 return Batch((), False)
         # seq n sits at index n - 1, so the events after `after` start at index `after`.

@@ -103,7 +103,7 @@ class LocalProvider:
             finally:
                 put(_END)
 
-        future = loop.run_in_executor(self._executor, work)
+        job = self._executor.submit(work)
         try:
             while (item := await queue.get()) is not _END:
                 if isinstance(item, BaseException):
@@ -111,8 +111,8 @@ class LocalProvider:
                 yield item
         finally:
             stop.set()
-            if future.done() or not future.cancel():
-                await asyncio.shield(future)
+            if not job.cancel():  # running or done: wait for the token in hand to finish
+                await asyncio.shield(asyncio.wrap_future(job))
 
     def _generate(self, messages: list[dict[str, str]], params: GenerationParams) -> Iterator[Any]:
         llama = self._load()

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from tokenwire.events import Event
 from tokenwire.hub.hub import Hub
+from tokenwire.hub.log import StreamNotFound
 from tokenwire.wire import ndjson, sse
 
 StreamFormat = Literal["sse", "ndjson"]
@@ -39,7 +40,10 @@ async def read_stream(
 ) -> AsyncIterator[Sequence[Event]]:
     """Batches of events after ``after`` until the terminal one; an empty batch while idle."""
     while True:
-        batch = await hub.read(stream_id, after, keepalive)
+        try:
+            batch = await hub.read(stream_id, after, keepalive)
+        except StreamNotFound:  # expired or evicted meanwhile; a resume will get the 404
+            return
         if batch.events:
             after = batch.events[-1].seq
             yield batch.events

@@ -77,6 +77,9 @@ class _Session:
             await self.reject(ref, exc.code, exc.message)
         except tuple(_ERRORS) as exc:
             await self.reject(ref, *_ERRORS[type(exc)])
+        except Exception:
+            logger.exception("websocket frame failed")
+            await self.reject(ref, "internal_error", "the frame failed; see the server log")
 
     async def chat(self, frame: dict[str, Any], ref: Any) -> None:
         handle = await self.state.hub.start_chat(
@@ -109,7 +112,7 @@ class _Session:
                     await self.send(prefix + event.json[1:])
         except StreamNotFound:
             await self.reject(ref, *_ERRORS[StreamNotFound])
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, RuntimeError):  # the socket closed under us
             pass
 
     async def close(self) -> None:

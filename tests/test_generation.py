@@ -1,0 +1,110 @@
+"""A generation's end under every kind of stop: one terminal event, the status stored, always."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from pathlib import Path
+
+import pytest
+
+from tokenwire.events import Delta
+from tokenwire.hub.hub import Hub
+from tokenwire.hub.memory import MemoryStreamLog
+from tokenwire.providers.base import GenerationParams, ProviderPayload
+from tokenwire.providers.replay import ReplayProvider
+from tokenwire.store.conversations import ConversationStore
+from tokenwire.store.database import database_from_url
+
+
+class SlowStore(ConversationStore):
+    """Stores the final status slowly, to hold a generation inside its ending."""
+
+    async def update_answer(self, message_id: str, **fields: object) -> None:
+        if fields.get("status") != "streaming":
+            await asyncio.sleep(0.2)
+        await super().update_answer(message_id, **fields)  # type: ignore[arg-type]
+
+
+class Endless:
+    id = "endless"
+
+    async def stream(
+        self, messages: list[dict[str, str]], params: GenerationParams
+    ) -> AsyncGenerator[ProviderPayload, None]:
+        while True:
+            await asyncio.sleep(0.005)
+            yield Delta("x")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    store = SlowStore(database_from_url(str(tmp_path / "db.sqlite")))
+    await store.open()
+    providers = {"endless": Endless(), "quick": ReplayProvider(id="quick", text="a b c")}
+    running = Hub(MemoryStreamLog(), store, providers)  # type: ignore[arg-type]
+    yield running
+    await running.close()
+    await store.close()
+
+
+async def ending(hub: Hub, stream_id: str) -> tuple[list[str], str]:
+    seen = []
+    while True:
+        batch = await hub.read(stream_id, len(seen), timeout=5)
+        seen.extend(batch.events)
+        if batch.ended:
+            break
+    terminal = [e.type for e in seen if e.is_terminal]
+    meta = await hub.log.meta(stream_id)
+    conversation = await hub.store.get("", meta.conversation_id)
+    assert conversation is not None
+    return terminal, conversation.messages[1].status
+
+
+async def start(hub: Hub, model: str) -> str:
+    handle = await hub.start_chat(
+        owner="", message="hi", conversation_id=None, model=model, params=GenerationParams()
+    )
+    return handle.stream_id
+
+
+async def test_stop_before_the_task_began(hub: Hub) -> None:
+    stream_id = await start(hub, "endless")
+    hub.stop_nowait(stream_id)  # the task has not run a single step yet
+    assert await ending(hub, stream_id) == (["done"], "cancelled")
+
+
+async def test_two_cancels_in_a_row(hub: Hub) -> None:
+    stream_id = await start(hub, "endless")
+    await asyncio.sleep(0.02)
+    first, second = await asyncio.gather(hub.cancel(stream_id, ""), hub.cancel(stream_id, ""))
+    assert (first, second) == ("cancelled", "cancelled")  # both asked; it is cancelled, once
+    assert await ending(hub, stream_id) == (["done"], "cancelled")
+
+
+async def test_cancel_while_the_end_is_being_stored(hub: Hub) -> None:
+    stream_id = await start(hub, "quick")
+    await asyncio.sleep(0.05)  # the answer is over; its final status is being written slowly
+    assert await hub.cancel(stream_id, "") == "finished"
+    assert await ending(hub, stream_id) == (["done"], "complete")
+
+
+async def test_concurrent_turns_in_one_conversation(hub: Hub) -> None:
+    first = await hub.start_chat(
+        owner="", message="a", conversation_id=None, model="quick", params=GenerationParams()
+    )
+    await ending(hub, first.stream_id)
+
+    def turn(text: str) -> Awaitable[object]:
+        return hub.start_chat(
+            owner="", message=text, conversation_id=first.conversation_id, model="endless",
+            params=GenerationParams(),
+        )  # fmt: skip
+
+    results = await asyncio.gather(turn("b"), turn("c"), return_exceptions=True)
+    kinds = sorted(type(r).__name__ for r in results)
+    assert kinds == ["ConversationBusy", "StreamHandle"]
