@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -65,7 +65,6 @@ class Settings:
     stream_retention_seconds: float = 600.0
     max_streams: int = 10_000
     max_events_per_stream: int = 100_000
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def model_ids(self) -> list[str]:
         return [m.id for m in self.models]
@@ -106,7 +105,7 @@ def load_settings(
         models.append(DEFAULT_LOCAL_MODEL)
     _check_unique([m.id for m in models])
 
-    known = {f.name for f in fields(Settings)} - {"models", "extra"}
+    known = {f.name for f in fields(Settings)} - {"models"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) in config file: {', '.join(sorted(unknown))}")

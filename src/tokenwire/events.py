@@ -131,3 +131,51 @@ def _as_dict(seq: int, payload: Payload) -> dict[str, Any]:
     for name in _FIELDS[type(payload)]:
         out[name] = getattr(payload, name)
     return out
+
+
+class Answer:
+    """What a stream's payloads add up to: text, reasoning, usage and how it ended.
+
+    The one fold shared by the generation that stores an answer, the non-streaming OpenAI reply
+    and the Python client. Text pieces are joined only when read, and the join is kept, so reading
+    while streaming costs only what arrived since the last read.
+    """
+
+    __slots__ = ("_reasoning", "_text", "final", "usage")
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self.usage: Usage | None = None
+        self.final: Done | Error | None = None
+
+    def add(self, payload: Payload) -> None:
+        match payload:
+            case Delta(text=text):
+                self._text.append(text)
+            case Reasoning(text=text):
+                self._reasoning.append(text)
+            case Usage():
+                self.usage = payload
+            case Done() | Error():
+                self.final = payload
+
+    @property
+    def text(self) -> str:
+        return _joined(self._text)
+
+    @property
+    def reasoning(self) -> str:
+        return _joined(self._reasoning)
+
+    @property
+    def usage_counts(self) -> tuple[int, int] | None:
+        return (
+            None if self.usage is None else (self.usage.prompt_tokens, self.usage.completion_tokens)
+        )
+
+
+def _joined(parts: list[str]) -> str:
+    if len(parts) > 1:
+        parts[:] = ["".join(parts)]
+    return parts[0] if parts else ""

@@ -10,7 +10,7 @@ the events before it have been taken.
 from __future__ import annotations
 
 from tokenwire.client._errors import StreamError
-from tokenwire.events import Delta, Done, Error, Event, FinishReason, Reasoning, Start, Usage
+from tokenwire.events import Answer, Done, Error, Event, FinishReason, Start, Usage
 from tokenwire.wire.sse import SSEDecoder
 
 
@@ -21,14 +21,10 @@ class StreamState:
         self.message_id: str | None = None
         self.model: str | None = None
         self.last_seq = after
-        self.finish_reason: FinishReason | None = None
-        self.error: Error | None = None
-        self.usage: Usage | None = None
+        self.answer = Answer()
         self.ended = False
         self.broken: StreamError | None = None
         self.retry_ms: int | None = None  # the server's SSE ``retry:``, the least wait to resume
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
         self._decoder = SSEDecoder()
 
     def new_connection(self) -> None:
@@ -62,30 +58,14 @@ class StreamState:
     def _apply(self, event: Event) -> None:
         self.last_seq = event.seq
         payload = event.payload
-        if isinstance(payload, Delta):
-            self.text.append(payload.text)
-        elif isinstance(payload, Reasoning):
-            self.reasoning.append(payload.text)
-        elif isinstance(payload, Start):
+        if isinstance(payload, Start):
             self.stream_id = self.stream_id or payload.stream_id
             self.conversation_id = payload.conversation_id
             self.message_id = payload.message_id
             self.model = payload.model
-        elif isinstance(payload, Usage):
-            self.usage = payload
-        elif isinstance(payload, Done):
-            self.finish_reason = payload.finish_reason
-            self.ended = True
-        elif isinstance(payload, Error):
-            self.error = payload
-            self.ended = True
-
-
-def _joined(parts: list[str]) -> str:
-    """The pieces as one string, kept as the only piece: each read joins only what came since."""
-    if len(parts) > 1:
-        parts[:] = ["".join(parts)]
-    return parts[0] if parts else ""
+        else:
+            self.answer.add(payload)
+            self.ended = event.is_terminal
 
 
 class StreamView:
@@ -112,24 +92,26 @@ class StreamView:
     @property
     def text(self) -> str:
         """The answer so far: every ``delta`` received, joined."""
-        return _joined(self._state.text)
+        return self._state.answer.text
 
     @property
     def reasoning(self) -> str:
-        return _joined(self._state.reasoning)
+        return self._state.answer.reasoning
 
     @property
     def finish_reason(self) -> FinishReason | None:
-        return self._state.finish_reason
+        final = self._state.answer.final
+        return final.finish_reason if isinstance(final, Done) else None
 
     @property
     def error(self) -> Error | None:
         """The ``error`` payload the stream ended with, if it did."""
-        return self._state.error
+        final = self._state.answer.final
+        return final if isinstance(final, Error) else None
 
     @property
     def usage(self) -> Usage | None:
-        return self._state.usage
+        return self._state.answer.usage
 
     @property
     def last_seq(self) -> int:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from tokenwire.events import Delta, Done, Error, Event, Payload, Reasoning, Start, Usage
+from tokenwire.events import Answer, Done, Error, Event, Payload, Start
 from tokenwire.hub.log import StreamLog
 from tokenwire.providers.base import GenerationParams, Provider, ProviderError
 from tokenwire.store.conversations import ConversationStore, MessageStatus
@@ -56,9 +56,7 @@ class Generation:
         self.max_events = max_events
         self.persist_interval = persist_interval
         self.seq = 0
-        self.content: list[str] = []
-        self.reasoning: list[str] = []
-        self.usage: tuple[int, int] | None = None
+        self.answer = Answer()
         self.stop_reason: StopReason | None = None
         self.task: asyncio.Task[None] | None = None
         self._started = False  # _run has begun: a stop may cancel the task
@@ -103,7 +101,7 @@ class Generation:
                     if isinstance(payload, Done):
                         final = payload
                         break
-                    self._collect(payload)
+                    self.answer.add(payload)
                     await self._append(payload)
                     if self.seq >= self.max_events - 1:  # leave room for the terminal event
                         final = Done("length")
@@ -129,14 +127,6 @@ class Generation:
         if self.stop_reason == "cancelled":
             return Done("cancelled")
         return Error("interrupted", "the server shut down during the answer", retryable=True)
-
-    def _collect(self, payload: Payload) -> None:
-        if isinstance(payload, Delta):
-            self.content.append(payload.text)
-        elif isinstance(payload, Reasoning):
-            self.reasoning.append(payload.text)
-        elif isinstance(payload, Usage):
-            self.usage = (payload.prompt_tokens, payload.completion_tokens)
 
     async def _append(self, payload: Payload) -> None:
         self.seq += 1
@@ -168,12 +158,12 @@ class Generation:
         try:
             await self.store.update_answer(
                 self.handle.message_id,
-                content="".join(self.content),
-                reasoning="".join(self.reasoning),
+                content=self.answer.text,
+                reasoning=self.answer.reasoning,
                 status=status,
                 finish_reason=finish_reason,
                 error=error,
-                usage=self.usage,
+                usage=self.answer.usage_counts,
             )
         except Exception:
             logger.exception("cannot store the answer of stream %s", self.handle.stream_id)

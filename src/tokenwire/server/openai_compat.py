@@ -8,7 +8,6 @@ away (the connection closes) the generation and its upstream request are stopped
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -17,13 +16,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tokenwire.events import Delta, Done, Error, Reasoning, Usage
+from tokenwire.events import Answer, Done, Error
 from tokenwire.hub.generation import StreamHandle
 from tokenwire.hub.hub import Hub, ModelNotFound
 from tokenwire.hub.log import LogFull
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import app_state, owner_of
-from tokenwire.server.streaming import STREAM_HEADERS, EventStreamResponse, read_stream
+from tokenwire.server.streaming import (
+    STREAM_HEADERS,
+    EventStreamResponse,
+    read_stream,
+    wait_for_disconnect,
+)
 from tokenwire.server.validation import generation_params, read_json_object
 from tokenwire.wire import openai as oa
 from tokenwire.wire import sse
@@ -119,12 +123,8 @@ def _streamed(
 
 async def _whole(request: Request, hub: Hub, handle: StreamHandle, completion_id: str) -> Response:
     created = int(time.time())
-    content: list[str] = []
-    reasoning: list[str] = []
-    usage: tuple[int, int] | None = None
-    final: Done | Error | None = None
     collect = asyncio.create_task(_collect(hub, handle.stream_id))
-    gone = asyncio.create_task(_disconnected(request))
+    gone = asyncio.create_task(wait_for_disconnect(request.receive))
     try:
         await asyncio.wait({collect, gone}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -134,34 +134,25 @@ async def _whole(request: Request, hub: Hub, handle: StreamHandle, completion_id
             hub.stop_nowait(handle.stream_id)
     if not collect.done() or collect.cancelled():
         return Response(status_code=499)  # the client has gone; nobody reads this
-    for payload in collect.result():
-        match payload:
-            case Delta(text=text):
-                content.append(text)
-            case Reasoning(text=text):
-                reasoning.append(text)
-            case Usage():
-                usage = (payload.prompt_tokens, payload.completion_tokens)
-            case Done() | Error():
-                final = payload
+    answer = collect.result()
+    final = answer.final
     if isinstance(final, Error):
         status = 504 if final.code in _TIMEOUT_CODES else 502
         return _openai_error(status, final.code, final.message)
     reason = final.finish_reason if isinstance(final, Done) else "stop"
-    answer = oa.completion(
-        completion_id, handle.model, created, "".join(content), "".join(reasoning), reason, usage
-    )
-    return JSONResponse(answer)
+    body = oa.completion(
+        completion_id, handle.model, created, answer.text, answer.reasoning, reason,
+        answer.usage_counts,
+    )  # fmt: skip
+    return JSONResponse(body)
 
 
-async def _collect(hub: Hub, stream_id: str) -> list[Any]:
-    return [e.payload async for events in read_stream(hub, stream_id, 0, 60.0) for e in events]
-
-
-async def _disconnected(request: Request) -> None:
-    with contextlib.suppress(Exception):
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
+async def _collect(hub: Hub, stream_id: str) -> Answer:
+    answer = Answer()
+    async for events in read_stream(hub, stream_id, 0, keepalive=60.0):
+        for event in events:
+            answer.add(event.payload)
+    return answer
 
 
 async def list_models(request: Request) -> Response:

@@ -53,6 +53,12 @@ async def read_stream(
             return
 
 
+async def wait_for_disconnect(receive: Receive) -> None:
+    """Return when the client has gone (the request body, if any, already read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 class EventStreamResponse(Response):
     """A streamed body as plain ASGI messages, with a disconnect listener racing the sender.
 
@@ -83,12 +89,8 @@ class EventStreamResponse(Response):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-        async def listen() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-
         sender = asyncio.create_task(pump())
-        listener = asyncio.create_task(listen())
+        listener = asyncio.create_task(wait_for_disconnect(receive))
         try:
             await asyncio.wait((sender, listener), return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -111,12 +113,14 @@ def stream_response(
 ) -> EventStreamResponse:
     """The response for one reader of a stream, as SSE or NDJSON."""
 
+    encode = sse.encode_events if fmt == "sse" else ndjson.encode_events
+
     async def body() -> AsyncGenerator[bytes, None]:
         if fmt == "sse":
             yield sse.encode_retry(retry_ms)
         async for events in read_stream(hub, stream_id, after, keepalive):
             if events:
-                yield (sse.encode_events if fmt == "sse" else ndjson.encode_events)(events)
+                yield encode(events)
             elif fmt == "sse":
                 yield sse.KEEPALIVE
 
