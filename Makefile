@@ -6,7 +6,7 @@ PYTHON ?= python3
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup run test check pytest clean
+.PHONY: setup services run test check pytest clean
 
 setup: $(STAMP)
 
@@ -14,15 +14,18 @@ $(STAMP): pyproject.toml scripts/setup
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup
 	touch $@
 
+services:
+	bash scripts/setup-services
+
 run: setup
 	$(BIN)/tokenwire serve --host $(HOST) --port $(PORT)
 
-test: setup check pytest
+test: setup services check pytest
 
 check: setup
 	bash scripts/check
 
-pytest: setup
+pytest: setup services
 	$(BIN)/python -m pytest -q
 
 clean:
