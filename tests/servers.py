@@ -64,7 +64,7 @@ def run_server(
     config = Settings(
         models=models,
         database_url=f"sqlite:///{tmp_path / 'tokenwire.db'}",
-        **{"keepalive_seconds": 15.0, **settings},
+        **{"keepalive_seconds": 15.0, "rate_limit_user": "", "rate_limit_ip": "", **settings},
     )
     app = create_app(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -23,17 +23,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(tmp_path: Path) -> Path:
+def write_config(tmp_path: Path, grace: float = 0.5, tokens_per_second: float = 8) -> Path:
     config = tmp_path / "tokenwire.toml"
     config.write_text(
         f"""
 database_url = "sqlite:///{tmp_path / "tw.db"}"
+shutdown_grace_seconds = {grace}
 
 [[models]]
 id = "crawl"
 provider = "replay"
 text = "{ANSWER}"
-tokens_per_second = 8
+tokens_per_second = {tokens_per_second}
 """,
         encoding="utf-8",
     )

@@ -46,6 +46,7 @@ anything else, ``echo``     the last user message, word by word (``"Hello"``, ``
 ``fault:error-event``       one content chunk, then ``data: {"error": {... "server_error"}}``
 ``fault:no-done``           two content chunks, the body ends: no finish reason, no ``[DONE]``
 ``fault:no-done-finished``  content, finish reason and usage, the body ends without ``[DONE]``
+``fault:bad-utf8``          one content chunk, then one whose text holds bytes that are not UTF-8
 ==========================  =======================================================================
 
 ``stub.requests`` records every request (method, path, lower-case headers, body, parsed
@@ -76,7 +77,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -140,6 +141,7 @@ class RecordedRequest:
     headers: dict[str, str]  # names in lower case
     body: bytes
     connection: int  # 1 for the first TCP connection the stub accepted, and so on
+    received_at: float = field(default_factory=time.monotonic)
     disconnected: bool = False  # the client closed the connection before the answer was complete
 
     @property
@@ -396,6 +398,11 @@ def _fault(kind: str, headers: dict[str, str]) -> Reply:
         ),
         "no-done": Reply(content=two, finish_reason=None, done=False),
         "no-done-finished": Reply(content=two, done=False),
+        # Bytes that are not UTF-8 inside a chunk's JSON string.
+        "bad-utf8": Reply(
+            content=("Hello",),
+            inject=b'data: {"choices": [{"index": 0, "delta": {"content": " \xff\xfeok"}}]}\n\n',
+        ),
     }
     if kind not in faults:
         return Reply(status=400, error_message=f"unknown stub fault {kind!r}")

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import contextlib
+import datetime
+import ipaddress
+from collections.abc import AsyncIterator
+from typing import Any
 
 import click
 
-from tokenwire.config import ConfigError, load_settings
+from tokenwire.config import ConfigError, Settings, load_settings
+from tokenwire.store.database import database_from_url
+from tokenwire.store.migrations import migrate
+from tokenwire.store.tokens import InvalidUser, TokenInfo, TokenStore
 
 
 @click.group()
@@ -15,34 +23,136 @@ def main() -> None:
     """tokenwire: stream a language model's answer to whoever reads it."""
 
 
+def _settings(config_file: str | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config_file, **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+config_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="A tokenwire.toml."
+)
+
+
 @main.command()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A tokenwire.toml.")
+@config_option
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
 @click.option("--log-level", default="info", show_default=True)
-def serve(config_file: str | None, host: str | None, port: int | None, log_level: str) -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one object per line, with the stream id.")  # fmt: skip
+@click.option(
+    "--insecure", is_flag=True, help="Listen beyond loopback without tokens: anyone may use it."
+)
+def serve(
+    config_file: str | None,
+    host: str | None,
+    port: int | None,
+    log_level: str,
+    log_format: str,
+    insecure: bool,
+) -> None:
     """Run the server: the chat API, the OpenAI-compatible API and the web app."""
-    import uvicorn
+    from tokenwire.logs import configure_logging
+    from tokenwire.server.runner import run_server
 
-    from tokenwire.server.app import create_app
-
-    try:
-        settings = load_settings(config_file, host=host, port=port)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    settings = _settings(config_file, host=host, port=port)
+    configure_logging(log_level, log_format)
+    if (
+        not is_loopback(settings.host)
+        and not insecure
+        and not asyncio.run(_auth_configured(settings))
+    ):
+        raise click.ClickException(
+            f"refusing to listen on {settings.host} without auth: anyone who can reach it could "
+            "use your models and read every conversation. Create a token with "
+            "`tokenwire token create USER` first, or pass --insecure."
+        )
     click.echo(
         f"tokenwire: models {', '.join(settings.model_ids())}; store {_safe(settings.database_url)}"
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        timeout_graceful_shutdown=3,
-    )
+    run_server(settings, log_level=log_level)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+async def _auth_configured(settings: Settings) -> bool:
+    if settings.auth_required:
+        return True
+    async with _token_store(settings) as tokens:
+        return await tokens.any()
+
+
+@contextlib.asynccontextmanager
+async def _token_store(settings: Settings) -> AsyncIterator[TokenStore]:
+    db = database_from_url(settings.database_url)
+    try:
+        await migrate(db)
+        yield TokenStore(db)
+    finally:
+        await db.close()
+
+
+@main.group()
+def token() -> None:
+    """API tokens: who may use a server that is not only yours."""
+
+
+@token.command("create")
+@config_option
+@click.argument("user")
+@click.option("--name", default="", help="A note to tell this token apart, e.g. 'laptop'.")
+def token_create(config_file: str | None, user: str, name: str) -> None:
+    """Create a token for USER and print it (it is shown only this once)."""
+
+    async def create() -> tuple[str, TokenInfo]:
+        async with _token_store(_settings(config_file)) as tokens:
+            return await tokens.create(user, name=name)
+
+    try:
+        secret, info = asyncio.run(create())
+    except InvalidUser as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(secret)
+    click.echo(f"token {info.id} for {info.user}: keep it secret, it is not shown again", err=True)
+
+
+@token.command("list")
+@config_option
+@click.option("--user", default=None, help="Only this user's tokens.")
+def token_list(config_file: str | None, user: str | None) -> None:
+    """List tokens (their ids, never the secrets)."""
+
+    async def listed() -> list[TokenInfo]:
+        async with _token_store(_settings(config_file)) as tokens:
+            return await tokens.list(user)
+
+    for info in asyncio.run(listed()):
+        created = datetime.datetime.fromtimestamp(info.created_at).isoformat(timespec="seconds")
+        click.echo(f"{info.id}  {info.user}  {created}  {info.name}")
+
+
+@token.command("revoke")
+@config_option
+@click.argument("token_id")
+def token_revoke(config_file: str | None, token_id: str) -> None:
+    """Revoke the token with TOKEN_ID (as `tokenwire token list` shows it)."""
+
+    async def revoke() -> bool:
+        async with _token_store(_settings(config_file)) as tokens:
+            return await tokens.revoke(token_id)
+
+    if not asyncio.run(revoke()):
+        raise click.ClickException(f"no token {token_id!r}")
+    click.echo(f"revoked {token_id}")
 
 
 def _safe(url: str) -> str:

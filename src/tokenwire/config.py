@@ -43,6 +43,11 @@ class ModelConfig:
     tokens_per_second: float = 0.0
     # every provider
     max_tokens: int | None = None
+    # Before the first token, retryable failures are retried with backoff (honouring Retry-After)
+    # until this many seconds have passed, then each fallback model is tried the same way.
+    retry_deadline: float = 20.0
+    max_retries: int = 4
+    fallbacks: tuple[str, ...] = ()
 
     @property
     def upstream_model(self) -> str:
@@ -65,6 +70,22 @@ class Settings:
     stream_retention_seconds: float = 600.0
     max_streams: int = 10_000
     max_events_per_stream: int = 100_000
+    # Auth: open on loopback until the first token exists (or auth_required is set).
+    auth_required: bool = False
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none by default
+    # Limits; 0 or "" turns one off.
+    max_message_chars: int = 100_000
+    max_context_chars: int = 400_000  # history sent upstream; older turns are left out past it
+    max_concurrent_streams: int = 2_000  # generations running in this process
+    max_streams_per_user: int = 32  # when auth is on; in open mode there is one user
+    rate_limit_user: str = "600/minute"  # requests per authenticated user
+    rate_limit_ip: str = "1200/minute"  # requests per client address
+    ws_max_frame_bytes: int = 1024 * 1024
+    ws_max_streams: int = 64  # streams one WebSocket reads at once
+    # Slow readers: a send that cannot complete in this time drops the connection, not the stream.
+    send_timeout_seconds: float = 30.0
+    # On SIGTERM, running generations get this long to finish before they end as interrupted.
+    shutdown_grace_seconds: float = 10.0
 
     def model_ids(self) -> list[str]:
         return [m.id for m in self.models]
@@ -104,11 +125,14 @@ def load_settings(
     if not models:
         models.append(DEFAULT_LOCAL_MODEL)
     _check_unique([m.id for m in models])
+    _check_fallbacks(models)
 
     known = {f.name for f in fields(Settings)} - {"models"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) in config file: {', '.join(sorted(unknown))}")
+    if isinstance(raw.get("cors_origins"), list):
+        raw["cors_origins"] = tuple(raw["cors_origins"])
     settings = Settings(models=tuple(models), **raw)
     if url := env.get("TOKENWIRE_DATABASE_URL"):
         settings = replace(settings, database_url=url)
@@ -117,6 +141,7 @@ def load_settings(
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if settings.max_body_bytes < 1024:
         raise ConfigError("max_body_bytes must be at least 1024")
+    _check_rate_limits(settings)
     return settings
 
 
@@ -128,6 +153,8 @@ def _model_from_table(entry: Any, index: int) -> ModelConfig:
     unknown = set(entry) - allowed
     if unknown:
         raise ConfigError(f"{where} ({entry['id']}): unknown key(s) {', '.join(sorted(unknown))}")
+    if isinstance(entry.get("fallbacks"), list):
+        entry = {**entry, "fallbacks": tuple(entry["fallbacks"])}
     try:
         model = ModelConfig(**entry)
     except TypeError as exc:
@@ -141,9 +168,29 @@ def _model_from_table(entry: Any, index: int) -> ModelConfig:
     return model
 
 
+def _check_fallbacks(models: list[ModelConfig]) -> None:
+    ids = {m.id for m in models}
+    for model in models:
+        for fallback in model.fallbacks:
+            if fallback not in ids or fallback == model.id:
+                raise ConfigError(f"model {model.id!r}: fallback {fallback!r} is not another model")
+
+
 def _check_unique(ids: list[str]) -> None:
     seen: set[str] = set()
     for model_id in ids:
         if model_id in seen:
             raise ConfigError(f"model id {model_id!r} is declared twice")
         seen.add(model_id)
+
+
+def _check_rate_limits(settings: Settings) -> None:
+    from limits import parse
+
+    for name in ("rate_limit_user", "rate_limit_ip"):
+        value = getattr(settings, name)
+        if value:
+            try:
+                parse(value)
+            except ValueError:
+                raise ConfigError(f"{name}: {value!r} is not a rate such as '600/minute'") from None

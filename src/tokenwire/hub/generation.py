@@ -11,11 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tokenwire.events import Answer, Done, Error, Event, Payload, Start
+from tokenwire.events import Answer, Delta, Done, Error, Event, Payload, Reasoning, Start
+from tokenwire.hub.attempts import DEFAULT_POLICY, Candidate, RetryPolicy, stream_with_retries
 from tokenwire.hub.log import StreamLog
+from tokenwire.metrics import Metrics
 from tokenwire.providers.base import GenerationParams, Provider, ProviderError
 from tokenwire.store.conversations import ConversationStore, MessageStatus
 
@@ -46,6 +49,9 @@ class Generation:
         store: ConversationStore | None,
         max_events: int,
         persist_interval: float = 1.0,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        fallbacks: Sequence[Candidate] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         self.handle = handle
         self.provider = provider
@@ -55,6 +61,10 @@ class Generation:
         self.store = store
         self.max_events = max_events
         self.persist_interval = persist_interval
+        self.candidates = [Candidate(provider, policy), *fallbacks]
+        self.metrics = metrics or Metrics()
+        self.began = time.monotonic()
+        self.first_token: float | None = None
         self.seq = 0
         self.answer = Answer()
         self.stop_reason: StopReason | None = None
@@ -65,7 +75,11 @@ class Generation:
     async def begin(self) -> None:
         """Append the ``start`` event, then run the rest as a task of its own."""
         h = self.handle
+        self.began = time.monotonic()
         await self._append(Start(h.stream_id, h.conversation_id, h.message_id, h.model))
+        self.metrics.streams_started.inc(model=h.model)
+        logger.info("stream %s started: model %s", h.stream_id, h.model,
+                    extra={"stream_id": h.stream_id})  # fmt: skip
         self.task = asyncio.create_task(self._run(), name=f"generation {h.stream_id}")
 
     def stop(self, reason: StopReason) -> None:
@@ -95,12 +109,20 @@ class Generation:
         final: Done | Error = Done("stop")
         next_persist = time.monotonic() + self.persist_interval
         try:
-            stream = self.provider.stream(self.messages, self.params)
+            stream = stream_with_retries(
+                self.candidates, self.messages, self.params,
+                on_retry=self._retried, on_fallback=self._fell_back,
+            )  # fmt: skip
             async with contextlib.aclosing(stream):
                 async for payload in stream:
                     if isinstance(payload, Done):
                         final = payload
                         break
+                    if self.first_token is None and isinstance(payload, Delta | Reasoning):
+                        self.first_token = time.monotonic()
+                        self.metrics.time_to_first_token.observe(
+                            self.first_token - self.began, model=self.handle.model
+                        )
                     self.answer.add(payload)
                     await self._append(payload)
                     if self.seq >= self.max_events - 1:  # leave room for the terminal event
@@ -122,6 +144,15 @@ class Generation:
             final = Error("internal_error", "the model failed unexpectedly", retryable=True)
         self._finishing = True
         await self._finish(final)
+
+    def _retried(self, provider: Provider, error: ProviderError) -> None:
+        self.metrics.upstream_retries.inc(model=provider.id, code=error.code)
+
+    def _fell_back(self, failed: Provider, fallback: Provider) -> None:
+        self.metrics.fallbacks.inc(model=failed.id, fallback=fallback.id)
+        logger.warning("stream %s: model %s failed before its first token; trying %s",
+                       self.handle.stream_id, failed.id, fallback.id,
+                       extra={"stream_id": self.handle.stream_id})  # fmt: skip
 
     def _stopped_final(self) -> Done | Error:
         if self.stop_reason == "cancelled":
@@ -145,6 +176,19 @@ class Generation:
             await self._append(final)
         except Exception:
             logger.exception("cannot end stream %s", self.handle.stream_id)
+        self._record_end(final, status)
+
+    def _record_end(self, final: Done | Error, status: str) -> None:
+        h = self.handle
+        self.metrics.stream_duration.observe(time.monotonic() - self.began, model=h.model)
+        self.metrics.streams_ended.inc(model=h.model, outcome=status)
+        if isinstance(final, Error):
+            self.metrics.errors.inc(code=final.code)
+            logger.warning("stream %s ended: %s: %s", h.stream_id, final.code, final.message,
+                           extra={"stream_id": h.stream_id})  # fmt: skip
+        else:
+            logger.info("stream %s ended: %s after %d events", h.stream_id, status, self.seq,
+                        extra={"stream_id": h.stream_id})  # fmt: skip
 
     async def _persist(
         self,

@@ -8,12 +8,16 @@ OpenAI-compatible endpoint, whose caller keeps its own history).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import time
 from collections.abc import Mapping
 from typing import Literal
 
+from tokenwire.hub.attempts import Candidate, RetryPolicy
 from tokenwire.hub.generation import Generation, StopReason, StreamHandle
 from tokenwire.hub.log import Batch, LogFull, StreamLog, StreamMeta, StreamNotFound
+from tokenwire.metrics import Metrics
 from tokenwire.providers.base import GenerationParams, Provider
 from tokenwire.store.conversations import ConversationStore, new_id
 
@@ -32,6 +36,36 @@ class ConversationBusy(RuntimeError):
     """An answer is still streaming in this conversation."""
 
 
+class TooManyStreams(RuntimeError):
+    """A concurrency limit is reached; ``per_user`` says which one."""
+
+    def __init__(self, per_user: bool) -> None:
+        super().__init__("per user" if per_user else "in total")
+        self.per_user = per_user
+
+
+class ShuttingDown(RuntimeError):
+    """The server is draining: it finishes what runs and starts nothing new."""
+
+
+def fit_history(history: list[dict[str, str]], budget: int) -> list[dict[str, str]]:
+    """The most recent turns whose text fits ``budget`` characters, starting with a user turn.
+
+    A long conversation keeps going with its oldest turns left out, as chat products do, instead of
+    failing once it outgrows what is sent upstream.
+    """
+    kept: list[dict[str, str]] = []
+    for message in reversed(history):
+        budget -= len(message["content"])
+        if budget < 0:
+            break
+        kept.append(message)
+    kept.reverse()
+    while kept and kept[0]["role"] != "user":
+        kept.pop(0)
+    return kept
+
+
 class Hub:
     def __init__(
         self,
@@ -41,6 +75,12 @@ class Hub:
         *,
         max_events: int = 100_000,
         persist_interval: float = 1.0,
+        policies: Mapping[str, RetryPolicy] | None = None,
+        fallbacks: Mapping[str, tuple[str, ...]] | None = None,
+        max_concurrent: int = 0,
+        max_per_user: int = 0,
+        max_context_chars: int = 0,
+        metrics: Metrics | None = None,
     ) -> None:
         if not providers:
             raise ValueError("at least one model is needed")
@@ -49,7 +89,15 @@ class Hub:
         self.providers = dict(providers)
         self.max_events = max_events
         self.persist_interval = persist_interval
+        self.policies = dict(policies or {})
+        self.fallbacks = dict(fallbacks or {})
+        self.max_concurrent = max_concurrent  # 0: no limit
+        self.max_per_user = max_per_user
+        self.max_context_chars = max_context_chars
+        self.metrics = metrics or Metrics()
+        self.draining = False
         self._running: dict[str, Generation] = {}
+        self._per_owner: collections.Counter[str] = collections.Counter()
         # Checking that a conversation is free and adding a turn to it must be one step.
         self._turns = asyncio.Lock()
 
@@ -73,6 +121,7 @@ class Hub:
         params: GenerationParams,
     ) -> StreamHandle:
         provider = self.provider(model)
+        self._admit(owner)
         history: list[dict[str, str]] = []
         stream_id = new_id("str")
         async with self._turns:
@@ -92,6 +141,8 @@ class Hub:
         handle = StreamHandle(
             stream_id, exchange.conversation_id, exchange.assistant_message_id, provider.id
         )
+        if self.max_context_chars:
+            history = fit_history(history, self.max_context_chars - len(message))
         messages = [*history, {"role": "user", "content": message}]
         try:
             await self._launch(handle, provider, messages, params, owner, self.store)
@@ -108,6 +159,7 @@ class Hub:
         params: GenerationParams,
     ) -> StreamHandle:  # fmt: skip
         provider = self.provider(model)
+        self._admit(owner)
         handle = StreamHandle(new_id("str"), "", "", provider.id)
         await self._launch(handle, provider, messages, params, owner, None)
         return handle
@@ -128,11 +180,34 @@ class Hub:
         generation = Generation(
             handle, provider, messages, params, log=self.log, store=store,
             max_events=self.max_events, persist_interval=self.persist_interval,
+            policy=self.policies.get(provider.id, RetryPolicy()),
+            fallbacks=[
+                Candidate(self.providers[f], self.policies.get(f, RetryPolicy()))
+                for f in self.fallbacks.get(provider.id, ())
+            ],
+            metrics=self.metrics,
         )  # fmt: skip
         await generation.begin()
         self._running[handle.stream_id] = generation
+        self._per_owner[owner] += 1
+
+        def ended(_: object) -> None:
+            self._running.pop(handle.stream_id, None)
+            self._per_owner[owner] -= 1
+            if self._per_owner[owner] <= 0:
+                del self._per_owner[owner]
+
         assert generation.task is not None
-        generation.task.add_done_callback(lambda _: self._running.pop(handle.stream_id, None))
+        generation.task.add_done_callback(ended)
+
+    def _admit(self, owner: str) -> None:
+        """Refuse a new generation while draining or past a concurrency limit."""
+        if self.draining:
+            raise ShuttingDown()
+        if self.max_concurrent and len(self._running) >= self.max_concurrent:
+            raise TooManyStreams(per_user=False)
+        if owner and self.max_per_user and self._per_owner[owner] >= self.max_per_user:
+            raise TooManyStreams(per_user=True)
 
     async def meta(self, stream_id: str, owner: str) -> StreamMeta:
         """The stream's metadata; ``StreamNotFound`` also for another owner's stream."""
@@ -171,6 +246,25 @@ class Hub:
     @property
     def running(self) -> int:
         return len(self._running)
+
+    async def drain(self, grace: float) -> None:
+        """Start nothing new; give running generations ``grace`` seconds, then stop the rest.
+
+        Those stopped end with a retryable ``interrupted`` error and their partial text stored.
+        """
+        self.draining = True
+        generations = list(self._running.values())
+        if not generations:
+            return
+        logger.info("draining: %d answer(s) streaming, %g s to finish", len(generations), grace)
+        deadline = time.monotonic() + grace
+        await asyncio.gather(*(g.wait(max(0.0, deadline - time.monotonic())) for g in generations))
+        late = [g for g in generations if g.task is not None and not g.task.done()]
+        for generation in late:
+            generation.stop("shutdown")
+        await asyncio.gather(*(g.wait(10.0) for g in late))
+        if late:
+            logger.warning("draining: %d answer(s) interrupted after the grace period", len(late))
 
     async def close(self, timeout: float = 10.0) -> None:
         """Stop every generation as interrupted, store what each produced, close the providers."""

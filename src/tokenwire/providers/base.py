@@ -31,13 +31,19 @@ class GenerationParams:
 
 
 class ProviderError(Exception):
-    """A generation failed; ``code`` is stable, ``message`` safe to show (never a secret)."""
+    """A generation failed; ``code`` is stable, ``message`` safe to show (never a secret).
 
-    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+    ``retry_after`` is the wait in seconds the upstream asked for (``Retry-After``), if any.
+    """
+
+    def __init__(
+        self, code: str, message: str, *, retryable: bool, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class Provider(Protocol):

@@ -64,7 +64,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import logging
+import math
+import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, Final, cast
 
@@ -491,7 +494,9 @@ class OpenAIProvider:
         if detail:
             message += f": {detail}"
         retryable = status in _RETRYABLE_STATUS or status >= 500
-        return self._error("upstream_http_error", message, retryable)
+        error = self._error("upstream_http_error", message, retryable)
+        error.retry_after = _retry_after(response.headers.get("retry-after"))
+        return error
 
     def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
         where = self._display_url
@@ -640,6 +645,22 @@ def _error_detail(body: bytes) -> str:
     except orjson.JSONDecodeError:
         found = None
     return " ".join((found or text).split())
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds, from either of its forms (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _stream_error_retryable(error: Any) -> bool:

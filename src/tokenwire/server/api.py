@@ -6,9 +6,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tokenwire.hub.hub import ConversationBusy, ConversationNotFound, ModelNotFound
+from tokenwire.hub.hub import (
+    ConversationBusy,
+    ConversationNotFound,
+    ModelNotFound,
+    ShuttingDown,
+    TooManyStreams,
+)
 from tokenwire.hub.log import LogFull, StreamNotFound
-from tokenwire.server.errors import ApiError
+from tokenwire.server.errors import ApiError, shutting_down, too_many_streams
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.streaming import STREAM_HEADERS, negotiate, stream_response
 from tokenwire.server.validation import (
@@ -35,7 +41,7 @@ def stream_not_found(stream_id: str) -> ApiError:
 async def chat(request: Request) -> Response:
     state = app_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    message = required_message(body)
+    message = required_message(body, max_chars=state.settings.max_message_chars)
     conversation_id = optional_str(body, "conversation_id")
     model = optional_str(body, "model")
     params = generation_params(body.get("params"))
@@ -57,9 +63,14 @@ async def chat(request: Request) -> Response:
         ) from None  # fmt: skip
     except LogFull:
         raise ApiError(503, "overloaded", "too many streams are live; try again soon") from None
+    except TooManyStreams as exc:
+        raise too_many_streams(exc.per_user) from None
+    except ShuttingDown:
+        raise shutting_down() from None
     return stream_response(
         state.hub, handle.stream_id, 0, negotiate(request),
         keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
+        send_timeout=state.settings.send_timeout_seconds or None,
         headers={
             "X-Stream-Id": handle.stream_id,
             "X-Conversation-Id": handle.conversation_id,
@@ -82,6 +93,7 @@ async def read_stream(request: Request) -> Response:
     return stream_response(
         state.hub, stream_id, after, negotiate(request),
         keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
+        send_timeout=state.settings.send_timeout_seconds or None,
     )  # fmt: skip
 
 

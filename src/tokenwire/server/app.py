@@ -9,25 +9,31 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tokenwire.config import Settings, load_settings
+from tokenwire.hub.attempts import RetryPolicy
 from tokenwire.hub.hub import Hub
 from tokenwire.hub.memory import MemoryStreamLog
+from tokenwire.metrics import Metrics
 from tokenwire.providers.base import ProviderError
 from tokenwire.providers.local import LocalProvider
 from tokenwire.providers.registry import build_provider
-from tokenwire.server import api, openai_compat, web, websocket
+from tokenwire.server import api, login, metrics_endpoint, openai_compat, web, websocket
 from tokenwire.server.errors import (
     ApiError,
     api_error_handler,
     http_error_handler,
     unexpected_error_handler,
 )
+from tokenwire.server.guard import Authenticator, Guard, RateLimits
 from tokenwire.server.state import AppState
 from tokenwire.store.conversations import ConversationStore
 from tokenwire.store.database import database_from_url
+from tokenwire.store.tokens import TokenStore
 
 logger = logging.getLogger("tokenwire.server")
 
@@ -50,8 +56,23 @@ async def _open(settings: Settings) -> AppState:
         retention=settings.stream_retention_seconds,
     )
     providers = {m.id: build_provider(m) for m in settings.models}
-    hub = Hub(log, store, providers, max_events=settings.max_events_per_stream)
-    return AppState(settings=settings, hub=hub)
+    metrics = Metrics()
+    hub = Hub(
+        log, store, providers,
+        max_events=settings.max_events_per_stream,
+        policies={m.id: RetryPolicy(m.retry_deadline, m.max_retries) for m in settings.models},
+        fallbacks={m.id: m.fallbacks for m in settings.models},
+        max_concurrent=settings.max_concurrent_streams,
+        max_per_user=settings.max_streams_per_user,
+        max_context_chars=settings.max_context_chars,
+        metrics=metrics,
+    )  # fmt: skip
+    metrics.add_gauge("tokenwire_active_streams", "Generations running in this process.",
+                      lambda: hub.running)  # fmt: skip
+    auth = Authenticator(TokenStore(store.db), required=settings.auth_required)
+    return AppState(
+        settings=settings, hub=hub, auth=auth, rate_limits=RateLimits(settings), metrics=metrics
+    )
 
 
 async def _warm_up(provider: LocalProvider) -> None:
@@ -83,8 +104,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await state.hub.log.close()
             await state.hub.store.close()
 
+    middleware = [Middleware(Guard)]
+    if settings.cors_origins:
+        middleware.insert(0, Middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "last-event-id"],
+            expose_headers=["x-stream-id", "x-conversation-id", "retry-after"],
+            allow_credentials="*" not in settings.cors_origins, max_age=600,
+        ))  # fmt: skip
     return Starlette(
-        routes=[*api.routes, *openai_compat.routes, *websocket.routes, *web.routes],
+        routes=[
+            *api.routes,
+            *login.routes,
+            *openai_compat.routes,
+            *websocket.routes,
+            *metrics_endpoint.routes,
+            *web.routes,
+        ],
+        middleware=middleware,
         exception_handlers={
             ApiError: _error,
             HTTPException: http_error_handler,

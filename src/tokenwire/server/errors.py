@@ -26,20 +26,39 @@ _HTTP_CODES = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
 
 
 async def api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+def too_many_streams(per_user: bool) -> ApiError:
+    which = "you have" if per_user else "the server has"
+    return ApiError(429, "too_many_streams",
+                    f"{which} too many answers streaming; wait for one to finish",
+                    headers={"Retry-After": "1"})  # fmt: skip
+
+
+def shutting_down() -> ApiError:
+    return ApiError(503, "shutting_down", "the server is shutting down; try again in a moment",
+                    headers={"Retry-After": "2"})  # fmt: skip
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:

@@ -18,9 +18,9 @@ from starlette.routing import Route
 
 from tokenwire.events import Answer, Done, Error
 from tokenwire.hub.generation import StreamHandle
-from tokenwire.hub.hub import Hub, ModelNotFound
+from tokenwire.hub.hub import Hub, ModelNotFound, ShuttingDown, TooManyStreams
 from tokenwire.hub.log import LogFull
-from tokenwire.server.errors import ApiError
+from tokenwire.server.errors import ApiError, shutting_down, too_many_streams
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.streaming import (
     STREAM_HEADERS,
@@ -46,7 +46,9 @@ def _openai_error(status: int, code: str, message: str) -> JSONResponse:
 async def openai_error_handler(request: Request, exc: Exception) -> Response:
     """The /v1 routes answer errors in OpenAI's shape (which also has ``code`` and ``message``)."""
     assert isinstance(exc, ApiError)
-    return _openai_error(exc.status, exc.code, exc.message)
+    response = _openai_error(exc.status, exc.code, exc.message)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 def _content(value: Any, index: int) -> str:
@@ -79,6 +81,10 @@ async def chat_completions(request: Request) -> Response:
     if not isinstance(model, str) or not model:
         raise ApiError(400, "invalid_request", "`model` is required")
     messages = _messages(body.get("messages"))
+    limit = state.settings.max_context_chars
+    if limit and sum(len(m["content"]) for m in messages) > limit:
+        raise ApiError(400, "context_length_exceeded",
+                       f"the messages are over {limit} characters in all")  # fmt: skip
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ApiError(400, "invalid_request", "`stream` must be a boolean")
@@ -99,6 +105,10 @@ async def chat_completions(request: Request) -> Response:
         raise ApiError(404, "model_not_found", f"the model {model!r} does not exist") from None
     except LogFull:
         raise ApiError(503, "overloaded", "too many streams are live; try again soon") from None
+    except TooManyStreams as exc:
+        raise too_many_streams(exc.per_user) from None
+    except ShuttingDown:
+        raise shutting_down() from None
     completion_id = "chatcmpl-" + handle.stream_id.removeprefix("str_")
     if stream:
         return _streamed(request, state.hub, handle, completion_id, include_usage)
@@ -118,7 +128,11 @@ def _streamed(
         finally:
             hub.stop_nowait(handle.stream_id)  # the one reader left: nobody will resume
 
-    return EventStreamResponse(body(), media_type="text/event-stream", headers=STREAM_HEADERS)
+    return EventStreamResponse(
+        body(), media_type="text/event-stream", headers=STREAM_HEADERS,
+        send_timeout=app_state(request).settings.send_timeout_seconds or None,
+        on_drop=lambda: hub.metrics.dropped_readers.inc(),
+    )  # fmt: skip
 
 
 async def _whole(request: Request, hub: Hub, handle: StreamHandle, completion_id: str) -> Response:

@@ -8,12 +8,17 @@ from starlette.requests import HTTPConnection
 
 from tokenwire.config import Settings
 from tokenwire.hub.hub import Hub
+from tokenwire.metrics import Metrics
+from tokenwire.server.guard import USER_KEY, Authenticator, RateLimits
 
 
 @dataclass(slots=True)
 class AppState:
     settings: Settings
     hub: Hub
+    auth: Authenticator
+    rate_limits: RateLimits
+    metrics: Metrics
 
 
 def app_state(conn: HTTPConnection) -> AppState:
@@ -22,5 +27,7 @@ def app_state(conn: HTTPConnection) -> AppState:
 
 
 def owner_of(conn: HTTPConnection) -> str:
-    """The user a request acts for. With no users configured, everyone is the one local user."""
-    return ""
+    """The user a request acts for (set by the guard). With auth off, everyone is the one local
+    user, ``""``."""
+    user: str = conn.scope.get(USER_KEY, "")
+    return user

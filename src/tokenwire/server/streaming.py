@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Literal
 
 from starlette.requests import Request
@@ -21,8 +22,12 @@ from tokenwire.hub.hub import Hub
 from tokenwire.hub.log import StreamNotFound
 from tokenwire.wire import ndjson, sse
 
+logger = logging.getLogger("tokenwire.server")
+
 StreamFormat = Literal["sse", "ndjson"]
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
+
+MAX_WRITE_EVENTS = 256
 
 STREAM_HEADERS = {
     "Cache-Control": "no-store",
@@ -39,18 +44,28 @@ async def read_stream(
     hub: Hub, stream_id: str, after: int, keepalive: float
 ) -> AsyncIterator[Sequence[Event]]:
     """Batches of events after ``after`` until the terminal one; an empty batch while idle."""
-    while True:
-        try:
-            batch = await hub.read(stream_id, after, keepalive)
-        except StreamNotFound:  # expired or evicted meanwhile; a resume will get the 404
-            return
-        if batch.events:
-            after = batch.events[-1].seq
-            yield batch.events
-        elif not batch.ended:
-            yield ()
-        if batch.ended:
-            return
+    metrics = hub.metrics
+    metrics.open_readers += 1
+    try:
+        while True:
+            try:
+                batch = await hub.read(stream_id, after, keepalive)
+            except StreamNotFound:  # expired or evicted meanwhile; a resume will get the 404
+                return
+            if batch.events:
+                after = batch.events[-1].seq
+                metrics.events_relayed.inc(len(batch.events))
+                # A reader far behind gets its backlog in slices, each one write: the transport's
+                # flow control then applies between them, so a reader that stops reading holds
+                # at most one slice in memory.
+                for start in range(0, len(batch.events), MAX_WRITE_EVENTS):
+                    yield batch.events[start : start + MAX_WRITE_EVENTS]
+            elif not batch.ended:
+                yield ()
+            if batch.ended:
+                return
+    finally:
+        metrics.open_readers -= 1
 
 
 async def wait_for_disconnect(receive: Receive) -> None:
@@ -66,6 +81,10 @@ class EventStreamResponse(Response):
     fails, and closes the body generator whenever it is collected; a stream idle between events
     would not notice at all. Here the ``http.disconnect`` message stops the sender at once, and the
     body generator is always closed before ``__call__`` returns, so ``finally`` blocks run in time.
+
+    A client that stops reading fills the socket buffers until a send waits; past ``send_timeout``
+    the connection is dropped. The stream and its generation go on for everyone else, and memory
+    stays bounded by the transport's buffer, whatever the reader does.
     """
 
     def __init__(
@@ -74,8 +93,12 @@ class EventStreamResponse(Response):
         *,
         media_type: str,
         headers: Mapping[str, str] | None = None,
+        send_timeout: float | None = None,
+        on_drop: Callable[[], None] = lambda: None,
     ) -> None:
         self.body_iterator = body
+        self.send_timeout = send_timeout
+        self.on_drop = on_drop
         self.status_code = 200
         self.media_type = media_type
         self.background = None
@@ -86,7 +109,15 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             async with contextlib.aclosing(self.body_iterator) as body:
                 async for chunk in body:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    try:
+                        async with asyncio.timeout(self.send_timeout):
+                            await send({"type": "http.response.body", "body": chunk,
+                                        "more_body": True})  # fmt: skip
+                    except TimeoutError:
+                        logger.info("dropped a reader that stopped reading (%s)",
+                                    scope.get("client"))  # fmt: skip
+                        self.on_drop()
+                        return
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         sender = asyncio.create_task(pump())
@@ -110,6 +141,7 @@ def stream_response(
     keepalive: float,
     retry_ms: int,
     headers: dict[str, str] | None = None,
+    send_timeout: float | None = None,
 ) -> EventStreamResponse:
     """The response for one reader of a stream, as SSE or NDJSON."""
 
@@ -126,5 +158,6 @@ def stream_response(
 
     media_type = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
     return EventStreamResponse(
-        body(), media_type=media_type, headers={**STREAM_HEADERS, **(headers or {})}
-    )
+        body(), media_type=media_type, headers={**STREAM_HEADERS, **(headers or {})},
+        send_timeout=send_timeout, on_drop=lambda: hub.metrics.dropped_readers.inc(),
+    )  # fmt: skip

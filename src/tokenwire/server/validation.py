@@ -53,12 +53,14 @@ def optional_str(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def required_message(body: dict[str, Any], name: str = "message") -> str:
+def required_message(body: dict[str, Any], name: str = "message", *, max_chars: int = 0) -> str:
     value = body.get(name)
     if not isinstance(value, str):
         raise invalid(f"`{name}` is required and must be a string")
     if not value.strip():
         raise invalid(f"`{name}` must not be empty")
+    if max_chars and len(value) > max_chars:
+        raise ApiError(413, "message_too_long", f"`{name}` is over {max_chars} characters")
     return value
 
 

@@ -16,9 +16,16 @@ from typing import Any
 
 import orjson
 from starlette.routing import WebSocketRoute
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tokenwire.hub.hub import ConversationBusy, ConversationNotFound, ModelNotFound
+from tokenwire.hub.hub import (
+    ConversationBusy,
+    ConversationNotFound,
+    ModelNotFound,
+    ShuttingDown,
+    TooManyStreams,
+)
 from tokenwire.hub.log import LogFull, StreamNotFound
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import AppState, app_state, owner_of
@@ -38,6 +45,8 @@ _ERRORS: dict[type[Exception], tuple[str, str]] = {
     ConversationBusy: ("conversation_busy", "an answer is still streaming in this conversation"),
     LogFull: ("overloaded", "too many streams are live; try again soon"),
     StreamNotFound: ("stream_not_found", "no such stream: it never existed or has expired"),
+    TooManyStreams: ("too_many_streams", "too many answers streaming; wait for one to finish"),
+    ShuttingDown: ("shutting_down", "the server is shutting down; try again in a moment"),
 }
 
 
@@ -48,10 +57,20 @@ class _Session:
         self.owner = owner
         self.readers: dict[str, asyncio.Task[None]] = {}
         self.send_lock = asyncio.Lock()
+        self.dropped = asyncio.Event()  # the client stopped reading: end the session
 
     async def send(self, frame: bytes) -> None:
+        timeout = self.state.settings.send_timeout_seconds or None
         async with self.send_lock:
-            await self.ws.send_text(frame.decode())
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.ws.send_text(frame.decode())
+            except TimeoutError:
+                if not self.dropped.is_set():
+                    logger.info("dropped a WebSocket that stopped reading (%s)", self.ws.client)
+                    self.state.metrics.dropped_readers.inc()
+                    self.dropped.set()
+                raise WebSocketDisconnect(1008) from None
 
     async def reject(self, ref: Any, code: str, message: str) -> None:
         await self.send(orjson.dumps({"type": "rejected", "ref": ref, "error": {
@@ -68,6 +87,7 @@ class _Session:
             elif kind == "resume":
                 stream_id, after = _stream_id(frame), _after(frame)
                 await self.state.hub.meta(stream_id, self.owner)
+                self.check_room(stream_id)
                 self.follow(stream_id, after, ref)
             elif kind == "cancel":
                 await self.state.hub.cancel(_stream_id(frame), self.owner)
@@ -81,10 +101,18 @@ class _Session:
             logger.exception("websocket frame failed")
             await self.reject(ref, "internal_error", "the frame failed; see the server log")
 
+    def check_room(self, stream_id: str | None) -> None:
+        limit = self.state.settings.ws_max_streams
+        if stream_id not in self.readers and 0 < limit <= len(self.readers):
+            raise ApiError(429, "too_many_streams",
+                           f"this socket already reads {limit} streams; close one or open another "
+                           "socket")  # fmt: skip
+
     async def chat(self, frame: dict[str, Any], ref: Any) -> None:
+        self.check_room(None)
         handle = await self.state.hub.start_chat(
             owner=self.owner,
-            message=required_message(frame),
+            message=required_message(frame, max_chars=self.state.settings.max_message_chars),
             conversation_id=optional_str(frame, "conversation_id"),
             model=optional_str(frame, "model"),
             params=generation_params(frame.get("params")),
@@ -95,6 +123,7 @@ class _Session:
         previous = self.readers.pop(stream_id, None)
         if previous is not None:
             previous.cancel()
+
         task = asyncio.create_task(self.relay(stream_id, after, ref))
         self.readers[stream_id] = task
         task.add_done_callback(lambda t: self.readers.pop(stream_id, None) if
@@ -142,18 +171,35 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     session = _Session(ws, app_state(ws), owner_of(ws))
     try:
         while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
+            message = await _receive_unless(ws, session.dropped)
+            if message is None or message["type"] == "websocket.disconnect":
                 break
             data = message.get("text") or message.get("bytes") or b""  # binary frames welcome
-            if len(data) > session.state.settings.max_body_bytes:
-                await session.reject(None, "body_too_large", "the frame is too large")
+            limit = session.state.settings.ws_max_frame_bytes
+            if limit and len(data) > limit:
+                await session.reject(None, "frame_too_large", f"the frame is over {limit} bytes")
                 continue
             await session.handle(data)
     except WebSocketDisconnect:
         pass
     finally:
         await session.close()
+
+
+async def _receive_unless(ws: WebSocket, dropped: asyncio.Event) -> Message | None:
+    """The next client message, or None once the session was dropped for not reading."""
+    receiving = asyncio.ensure_future(ws.receive())
+    dropping = asyncio.ensure_future(dropped.wait())
+    try:
+        await asyncio.wait((receiving, dropping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        dropping.cancel()
+    if receiving.done():
+        return receiving.result()
+    receiving.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await receiving
+    return None
 
 
 routes = [WebSocketRoute("/api/ws", websocket_endpoint)]

@@ -42,7 +42,21 @@ M001_INITIAL = """
         CREATE INDEX messages_status ON messages (status)
 """
 
-MIGRATIONS: list[tuple[str, str]] = [("m001_initial", M001_INITIAL)]
+M002_API_TOKENS = """
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            user_name TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            created_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX api_tokens_user ON api_tokens (user_name)
+"""
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("m001_initial", M001_INITIAL),
+    ("m002_api_tokens", M002_API_TOKENS),
+]
 
 
 async def migrate(db: Database) -> list[str]:
