@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 
 import click
 
@@ -26,6 +28,9 @@ def serve(config_file: str | None, host: str | None, port: int | None, log_level
 
     from tokenwire.server.app import create_app
 
+    # Model functions (`entry = "module:function"`) import from here, as uvicorn's apps do.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         settings = load_settings(config_file, host=host, port=port)
     except ConfigError as exc:

@@ -25,6 +25,13 @@ def build_provider(model: ModelConfig, env: Mapping[str, str] | None = None) -> 
             id=model.id, text=model.text, text_file=model.text_file,
             tokens_per_second=model.tokens_per_second,
         )  # fmt: skip
+    if model.provider == "python":
+        from tokenwire.providers.python import PythonProvider, load_entry
+
+        entry = model.entry
+        function = load_entry(entry) if isinstance(entry, str) else entry
+        assert function is not None  # checked when the configuration was read
+        return PythonProvider(id=model.id, function=function, max_tokens=model.max_tokens)
     from tokenwire.providers.openai import OpenAIProvider
 
     assert model.base_url is not None  # checked when the configuration was read
