@@ -237,3 +237,26 @@ def test_the_public_face_is_exactly_what_it_says() -> None:
         assert getattr(tokenwire, name) is not None
     with pytest.raises(AttributeError):
         _ = tokenwire.nothing_by_this_name  # type: ignore[attr-defined]
+
+
+def test_on_its_own_it_answers_the_lifespan_protocol(tmp_path: Path) -> None:
+    tw = make_tokenwire(tmp_path)
+    with serve(tw) as host:
+        assert host.call(_started(tw))  # started by uvicorn's lifespan, before any request
+        models = httpx.get(host.base_url + "/api/models", timeout=WAIT).json()["data"]
+        assert [m["id"] for m in models] == ["replay", "crawl"]
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = tw.hub  # and stopped with the server
+
+
+def test_keywords_win_over_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "tokenwire.toml"
+    config.write_text(
+        'keepalive_seconds = 3.0\nretry_ms = 500\n\n[[models]]\nid = "from-file"\n'
+        'provider = "replay"\ntext = "x"\n',
+        encoding="utf-8",
+    )
+    tw = tokenwire.create_app(config, env={}, retry_ms=2500, database_url="sqlite:///k.db")
+    assert tw.settings.model_ids() == ["from-file"]
+    assert (tw.settings.keepalive_seconds, tw.settings.retry_ms) == (3.0, 2500)
+    assert tw.settings.database_url == "sqlite:///k.db"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +19,12 @@ import pytest
 from tests import model_functions as mf
 from tests.helpers import assert_complete_stream, events_of, post_chat, text_of
 from tests.servers import RunningServer, run_server
+from tests.upstream_stub import unused_port
 from tokenwire.config import ConfigError, ModelConfig, load_settings
 from tokenwire.events import Event
 from tokenwire.providers.python import PythonProvider, load_entry
+
+SRC = Path(__file__).resolve().parent.parent / "src"
 
 
 def python_model(id: str, function: Any, **options: Any) -> ModelConfig:
@@ -280,3 +287,60 @@ def test_a_python_model_needs_an_entry(tmp_path: Path) -> None:
     path.write_text('[[models]]\nid = "mine"\nprovider = "python"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="needs `entry`"):
         load_settings(path, env={})
+
+
+def test_tokenwire_serve_finds_model_functions_in_the_current_directory(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mymodels.py").write_text(
+        "def shout(messages, params):\n    yield messages[-1]['content'].upper()\n",
+        encoding="utf-8",
+    )
+    (project / "tokenwire.toml").write_text(
+        f'database_url = "sqlite:///{tmp_path / "tw.db"}"\n\n'
+        '[[models]]\nid = "shout"\nprovider = "python"\nentry = "mymodels:shout"\n',
+        encoding="utf-8",
+    )
+    # As the installed `tokenwire` script runs: from a directory of its own, not the project's.
+    script = tmp_path / "bin" / "tokenwire"
+    script.parent.mkdir()
+    script.write_text("from tokenwire.cli import main\nmain()\n", encoding="utf-8")
+    port = unused_port()
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OPENAI_API_KEY": ""}
+    command = [sys.executable, str(script), "serve", "--config", "tokenwire.toml",
+               "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        response = _post_when_up(f"http://127.0.0.1:{port}/api/chat", process)
+        assert b'"text":"HELLO"' in response.content
+    finally:
+        process.terminate()
+        process.communicate(timeout=mf.WAIT)
+
+
+def _post_when_up(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
+    deadline = time.monotonic() + mf.WAIT
+    while True:
+        try:
+            return httpx.post(url, json={"message": "hello"}, timeout=mf.WAIT)
+        except httpx.TransportError:
+            if process.poll() is not None:
+                raise AssertionError(process.communicate()[0].decode()) from None
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+
+
+def test_tokenwire_serve_names_a_bad_entry_and_exits(tmp_path: Path) -> None:
+    (tmp_path / "tokenwire.toml").write_text(
+        '[[models]]\nid = "x"\nprovider = "python"\nentry = "nowhere:fn"\n', encoding="utf-8"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tokenwire.cli", "serve", "--config", "tokenwire.toml"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(SRC)}, capture_output=True,
+        timeout=mf.WAIT, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert b"entry 'nowhere:fn': cannot import 'nowhere'" in done.stderr
+    assert b"Traceback" not in done.stderr
