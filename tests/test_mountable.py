@@ -181,17 +181,31 @@ def test_a_new_event_loop_gets_a_fresh_start_and_a_live_one_is_refused(tmp_path:
         thread.join(WAIT)
 
 
-async def test_a_start_that_fails_answers_503_with_json_and_says_why_in_the_log(
+async def test_a_start_that_fails_answers_503_json_says_why_and_retries(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tw = make_tokenwire(tmp_path, {"id": "x", "provider": "python", "entry": "tests.nope:fn"})
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the database's directory should be", encoding="utf-8")
+    tw = tokenwire.create_app(
+        models=[replay("replay")], database_url=f"sqlite:///{blocker / 'tw.db'}"
+    )
     transport = httpx.ASGITransport(app=host_app(tw))
     async with httpx.AsyncClient(transport=transport, base_url="http://host") as http:
         response = await http.get("/tw/api/models")
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "unavailable"
         assert (await http.get("/hello")).status_code == 200
-    assert "cannot import 'tests.nope'" in caplog.text
+        assert "tokenwire failed to start" in caplog.text
+        blocker.unlink()  # the cause is fixed: the next request starts it
+        assert (await http.get("/tw/api/models")).status_code == 200
+    await tw.shutdown()
+
+
+def test_a_bad_model_function_fails_at_create_app() -> None:
+    with pytest.raises(tokenwire.ConfigError, match=r"cannot import 'tests\.nope'"):
+        tokenwire.create_app(models=[{"id": "x", "provider": "python", "entry": "tests.nope:f"}])
+    with pytest.raises(tokenwire.ConfigError, match=r"must accept \(messages, params\)"):
+        tokenwire.create_app(models=[{"id": "x", "provider": "python", "entry": lambda: None}])
 
 
 def test_the_exposed_lifespan_starts_and_stops_it_with_the_host(tmp_path: Path) -> None:

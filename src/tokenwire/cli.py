@@ -26,7 +26,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, log_level
     """Run the server: the chat API, the OpenAI-compatible API and the web app."""
     import uvicorn
 
-    from tokenwire.providers.python import load_entry
+    from tokenwire.providers.python import check_entry
     from tokenwire.server.app import create_app
 
     # Model functions (`entry = "module:function"`) import from here, as uvicorn's apps do.
@@ -35,8 +35,8 @@ def serve(config_file: str | None, host: str | None, port: int | None, log_level
     try:
         settings = load_settings(config_file, host=host, port=port)
         for model in settings.models:  # a clear message now rather than a failed start later
-            if model.provider == "python" and isinstance(model.entry, str):
-                load_entry(model.entry)
+            if model.provider == "python":
+                check_entry(model.entry)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     logging.basicConfig(

@@ -29,7 +29,7 @@ from tokenwire.events import Done
 from tokenwire.model_output import as_payload
 from tokenwire.providers.base import GenerationParams, ProviderError, ProviderPayload
 
-__all__ = ["MODEL_ERROR", "ModelFunction", "PythonProvider", "load_entry"]
+__all__ = ["MODEL_ERROR", "ModelFunction", "PythonProvider", "check_entry", "load_entry"]
 
 logger = logging.getLogger("tokenwire.providers.python")
 
@@ -56,6 +56,16 @@ def load_entry(entry: str) -> ModelFunction:
     if not callable(target):
         raise ConfigError(f"entry {entry!r} is not callable")
     return target  # type: ignore[no-any-return]
+
+
+def check_entry(entry: str | ModelFunction | None) -> ModelFunction:
+    """The function a python model's ``entry`` names, imported and checked now: a bad entry is a
+    ``ConfigError`` where it is configured, not a failed start later."""
+    function = load_entry(entry) if isinstance(entry, str) else entry
+    if function is None or not callable(function):
+        raise ConfigError(f"a python model's entry must be a function, not {entry!r}")
+    _check_signature(function, _name_of(function))
+    return function
 
 
 def _runs_on_loop(function: ModelFunction) -> bool:

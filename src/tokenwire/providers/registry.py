@@ -26,11 +26,9 @@ def build_provider(model: ModelConfig, env: Mapping[str, str] | None = None) -> 
             tokens_per_second=model.tokens_per_second,
         )  # fmt: skip
     if model.provider == "python":
-        from tokenwire.providers.python import PythonProvider, load_entry
+        from tokenwire.providers.python import PythonProvider, check_entry
 
-        entry = model.entry
-        function = load_entry(entry) if isinstance(entry, str) else entry
-        assert function is not None  # checked when the configuration was read
+        function = check_entry(model.entry)
         return PythonProvider(id=model.id, function=function, max_tokens=model.max_tokens)
     from tokenwire.providers.openai import OpenAIProvider
 

@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from tokenwire.config import ModelConfig, Settings, load_settings
 from tokenwire.hub.hub import Hub
+from tokenwire.providers.python import check_entry
 from tokenwire.server.app import create_app as create_starlette_app
 
 __all__ = ["ForeignLoop", "TokenwireApp", "create_app"]
@@ -48,6 +49,7 @@ def create_app(
     ``models`` are ``ModelConfig``s or dicts shaped like the ``[[models]]`` entries (a python
     model's ``entry`` may be the function itself); every other keyword is a setting of the same
     name (``database_url``, ``keepalive_seconds``, ...) and wins over the file and the environment.
+    Python models' functions are imported and checked here; nothing is opened until it starts.
     """
     known = {f.name for f in fields(Settings)} - {"models"}
     unknown = sorted(set(settings) - known)
@@ -56,7 +58,11 @@ def create_app(
             f"create_app() got unknown setting(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(known))}"
         )
-    return TokenwireApp(load_settings(config_file, env=env, models=models, **settings))
+    loaded = load_settings(config_file, env=env, models=models, **settings)
+    for model in loaded.models:
+        if model.provider == "python":
+            check_entry(model.entry)  # a bad function fails here, not at the first request
+    return TokenwireApp(loaded)
 
 
 class ForeignLoop(RuntimeError):
@@ -78,7 +84,8 @@ class TokenwireApp:
 
     @property
     def hub(self) -> Hub:
-        if self._run is None or not self._run.ready.done():
+        run = self._run
+        if run is None or not run.ready.done() or run.failed:
             raise RuntimeError("tokenwire has not started yet")
         hub: Hub = self.app.state.tokenwire.hub
         return hub
