@@ -49,6 +49,13 @@ def sync_echo(messages: list[dict[str, str]], params: GenerationParams) -> Itera
         yield word + " "
 
 
+def sync_slow_echo(messages: list[dict[str, str]], params: GenerationParams) -> Iterator[str]:
+    """Sync and slow: the last user message back, a word every 20 ms."""
+    for word in messages[-1]["content"].split(" "):
+        time.sleep(0.02)
+        yield word + " "
+
+
 async def whole(messages: list[dict[str, str]], params: GenerationParams) -> str:
     """Not a generator at all: the whole answer at once."""
     return "all at once"

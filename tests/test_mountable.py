@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import sqlite3
 import threading
 import types
@@ -274,3 +275,28 @@ def test_keywords_win_over_the_config_file(tmp_path: Path) -> None:
     assert tw.settings.model_ids() == ["from-file"]
     assert (tw.settings.keepalive_seconds, tw.settings.retry_ms) == (3.0, 2500)
     assert tw.settings.database_url == "sqlite:///k.db"
+
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
+
+
+def tagged(messages: list[dict[str, str]], params: tokenwire.GenerationParams) -> Iterator[str]:
+    """A sync model function, so run in a thread: it still sees the host's context."""
+    yield f"request {REQUEST_ID.get()}"
+
+
+async def test_model_functions_see_the_hosts_context_variables(tmp_path: Path) -> None:
+    tw = make_tokenwire(tmp_path, {"id": "tagged", "provider": "python", "entry": tagged})
+
+    async def with_request_id(scope: Any, receive: Any, send: Any) -> None:
+        headers = dict(scope.get("headers", []))
+        REQUEST_ID.set(headers.get(b"x-request-id", b"-").decode())
+        await host_app(tw)(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=with_request_id)
+    async with httpx.AsyncClient(transport=transport, base_url="http://host") as http:
+        response = await http.post(
+            "/tw/api/chat", json={"message": "hi"}, headers={"X-Request-Id": "r-42"}
+        )
+    assert b'"text":"request r-42"' in response.content
+    await tw.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -14,7 +15,9 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
+import websockets
 
 from tests import model_functions as mf
 from tests.helpers import assert_complete_stream, events_of, post_chat, text_of
@@ -41,6 +44,7 @@ def server(tmp_path: Path, probe: mf.Probe) -> Iterator[RunningServer]:
     models = (
         python_model("echo", mf.echo),
         python_model("sync-echo", mf.sync_echo),
+        python_model("sync-slow-echo", mf.sync_slow_echo),
         python_model("rich", mf.rich(probe), max_tokens=99),
         python_model("endless-async", mf.endless_async(probe)),
         python_model("endless-sync", mf.endless_sync(probe)),
@@ -83,6 +87,31 @@ async def test_a_generator_streams_its_text_and_sees_the_history(
     )
     assert text_of(second) == "four "
     assert (await stored_answer(client, first))["status"] == "complete"
+
+
+WORDS = " ".join(f"w{i}" for i in range(30))
+
+
+async def test_a_dropped_reader_resumes_where_it_left_off(client: httpx.AsyncClient) -> None:
+    body = {"message": WORDS, "model": "sync-slow-echo"}
+    async with client.stream("POST", "/api/chat", json=body) as response:
+        seen = await events_of(response, limit=4)  # then the connection drops
+    stream_id = seen[0].to_dict()["stream_id"]
+    async with client.stream(
+        "GET", f"/api/streams/{stream_id}", headers={"Last-Event-ID": str(seen[-1].seq)}
+    ) as resumed:
+        events = seen + await events_of(resumed)
+    assert_complete_stream(events)
+    assert text_of(events) == WORDS + " "
+
+
+async def test_the_websocket_carries_it_too(server: RunningServer) -> None:
+    async with websockets.connect(server.ws_url) as ws:
+        await ws.send(orjson.dumps({"type": "chat", "message": "by socket", "model": "sync-echo"}))
+        frames = []
+        while not frames or frames[-1]["type"] not in ("done", "error"):
+            frames.append(orjson.loads(await asyncio.wait_for(ws.recv(), mf.WAIT)))
+    assert "".join(f["text"] for f in frames if f["type"] == "delta") == "by socket "
 
 
 async def test_reasoning_and_usage_pass_through_and_are_stored(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import importlib
 import inspect
@@ -157,8 +158,11 @@ class PythonProvider:
     ) -> AsyncGenerator[object, None]:
         worker = _Worker(asyncio.get_running_loop())
         self._workers.add(worker)
+        # The caller's context variables (request ids, tracing spans) go along into the thread.
+        context = contextvars.copy_context()
         thread = threading.Thread(
-            target=worker.run, args=(functools.partial(self.function, messages, params),),
+            target=context.run,
+            args=(worker.run, functools.partial(self.function, messages, params)),
             name=f"tokenwire-model-{self.id}", daemon=True,
         )  # fmt: skip
         thread.start()
