@@ -43,8 +43,13 @@ async def _error(request: Request, exc: Exception) -> Response:
 async def _open(settings: Settings) -> AppState:
     # Models first: one that cannot be built (a bad `entry`) fails before anything is opened.
     providers = {m.id: build_provider(m) for m in settings.models}
-    store = ConversationStore(database_from_url(settings.database_url))
-    interrupted = await store.open()
+    try:
+        store = ConversationStore(database_from_url(settings.database_url))
+        interrupted = await store.open()
+    except BaseException:
+        for provider in providers.values():  # a start that failed leaves nothing open
+            await provider.aclose()
+        raise
     if interrupted:
         logger.warning("%d answer(s) left streaming by an earlier process marked interrupted",
                        interrupted)  # fmt: skip
