@@ -489,11 +489,16 @@ async def test_cancel_before_headers_closes_upstream(stub: UpstreamStub, make: F
         return await stream.__anext__()
 
     task = asyncio.create_task(first_item())
-    await asyncio.sleep(0.1)
+    # Cancel once the stub holds the request: a cancel before that is a different case (no
+    # request to close), and on a loaded machine a fixed sleep was not always long enough.
+    for _ in range(3000):
+        if stub.requests:
+            break
+        await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await stub.wait_disconnect(timeout=1.0)
+    assert await stub.wait_disconnect(timeout=10.0)
 
 
 async def test_aclose_of_the_stream_closes_upstream(stub: UpstreamStub, make: Factory) -> None:

@@ -1,3 +1,43 @@
-"""tokenwire: carry a language model's answer to the reader, token by token."""
+"""tokenwire: carry a language model's answer to the reader, token by token.
+
+The public face for embedding: ``create_app`` (a mountable ASGI app), the payloads a model
+function yields, and the types of its arguments. The server stack is imported only when
+``create_app`` or ``TokenwireApp`` is first used, so ``tokenwire.wire`` and ``tokenwire.client``
+stay light for apps that only need the encoders or the client.
+"""
+
+import typing as _typing
+
+from tokenwire.config import ConfigError, ModelConfig, Settings
+from tokenwire.events import Delta, Done, Error, Reasoning, Usage
+from tokenwire.providers.base import GenerationParams, ProviderError
+
+if _typing.TYPE_CHECKING:
+    from tokenwire.server.mountable import TokenwireApp, create_app
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "Delta",
+    "Done",
+    "Error",
+    "GenerationParams",
+    "ModelConfig",
+    "ProviderError",
+    "Reasoning",
+    "Settings",
+    "TokenwireApp",
+    "Usage",
+    "create_app",
+]
+
+_LAZY = frozenset({"TokenwireApp", "create_app"})
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _LAZY:
+        from tokenwire.server import mountable
+
+        return getattr(mountable, name)
+    raise AttributeError(f"module 'tokenwire' has no attribute {name!r}")

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import datetime
 import ipaddress
+import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -55,9 +57,19 @@ def serve(
 ) -> None:
     """Run the server: the chat API, the OpenAI-compatible API and the web app."""
     from tokenwire.logs import configure_logging
+    from tokenwire.providers.python import check_entry
     from tokenwire.server.runner import run_server
 
+    # Model functions (`entry = "module:function"`) import from here, as uvicorn's apps do.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     settings = _settings(config_file, host=host, port=port)
+    try:
+        for model in settings.models:  # a clear message now rather than a failed start later
+            if model.provider == "python":
+                check_entry(model.entry)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     configure_logging(log_level, log_format)
     if (
         not is_loopback(settings.host)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
 
-ProviderKind = Literal["local", "openai", "replay"]
-PROVIDER_KINDS: tuple[ProviderKind, ...] = ("local", "openai", "replay")
+ProviderKind = Literal["local", "openai", "replay", "python"]
+PROVIDER_KINDS: tuple[ProviderKind, ...] = ("local", "openai", "replay", "python")
 
 
 class ConfigError(ValueError):
@@ -41,6 +41,8 @@ class ModelConfig:
     text: str | None = None
     text_file: str | None = None
     tokens_per_second: float = 0.0
+    # python: "package.module:function", or the function itself when configured from Python
+    entry: str | Callable[..., Any] | None = None
     # every provider
     max_tokens: int | None = None
     # Before the first token, retryable failures are retried with backoff (honouring Retry-After)
@@ -138,11 +140,28 @@ def load_settings(
         settings = replace(settings, database_url=url)
     if not settings.database_url:
         settings = replace(settings, database_url=default_database_url())
+    if overrides.get("models") is not None:
+        overrides["models"] = models_from(overrides["models"])
+    if isinstance(overrides.get("cors_origins"), list):
+        overrides["cors_origins"] = tuple(overrides["cors_origins"])
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if settings.max_body_bytes < 1024:
         raise ConfigError("max_body_bytes must be at least 1024")
     _check_rate_limits(settings)
     return settings
+
+
+def models_from(entries: Iterable[ModelConfig | Mapping[str, Any]]) -> tuple[ModelConfig, ...]:
+    """Models given from Python: ``ModelConfig``s, or dicts shaped like the TOML entries."""
+    models = tuple(
+        _model_from_table(dict(entry), i) if isinstance(entry, Mapping) else _checked(entry, i)
+        for i, entry in enumerate(entries)
+    )
+    if not models:
+        raise ConfigError("models: at least one model is needed")
+    _check_unique([m.id for m in models])
+    _check_fallbacks(list(models))
+    return models
 
 
 def _model_from_table(entry: Any, index: int) -> ModelConfig:
@@ -159,12 +178,26 @@ def _model_from_table(entry: Any, index: int) -> ModelConfig:
         model = ModelConfig(**entry)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    return _checked(model, index)
+
+
+def _checked(model: ModelConfig, index: int) -> ModelConfig:
+    where = f"models[{index}]"
+    if not isinstance(model, ModelConfig):
+        raise ConfigError(f"{where}: expected a ModelConfig or a dict, got {type(model).__name__}")
     if model.provider not in PROVIDER_KINDS:
         raise ConfigError(f"{where}: provider must be one of {', '.join(PROVIDER_KINDS)}")
     if model.provider == "openai" and not model.base_url:
         raise ConfigError(f"{where} ({model.id}): an openai model needs `base_url`")
     if model.provider == "replay" and (model.text is None) == (model.text_file is None):
         raise ConfigError(f"{where} ({model.id}): a replay model needs `text` or `text_file`")
+    if model.provider == "python" and not (
+        callable(model.entry) or (isinstance(model.entry, str) and ":" in model.entry)
+    ):
+        raise ConfigError(
+            f"{where} ({model.id}): a python model needs `entry`, "
+            '"package.module:function" or the function itself'
+        )
     return model
 
 

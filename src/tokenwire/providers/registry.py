@@ -25,6 +25,11 @@ def build_provider(model: ModelConfig, env: Mapping[str, str] | None = None) -> 
             id=model.id, text=model.text, text_file=model.text_file,
             tokens_per_second=model.tokens_per_second,
         )  # fmt: skip
+    if model.provider == "python":
+        from tokenwire.providers.python import PythonProvider, check_entry
+
+        function = check_entry(model.entry)
+        return PythonProvider(id=model.id, function=function, max_tokens=model.max_tokens)
     from tokenwire.providers.openai import OpenAIProvider
 
     assert model.base_url is not None  # checked when the configuration was read

@@ -28,6 +28,11 @@ from tokenwire.server.validation import (
 MAX_PAGE = 200
 
 
+def root_path(request: Request) -> str:
+    """Where tokenwire is mounted inside another app; "" when it runs on its own."""
+    return str(request.scope.get("root_path", ""))
+
+
 def model_not_found(model: str | None) -> ApiError:
     return ApiError(404, "model_not_found", f"no model named {model!r}; see GET /api/models")
 
@@ -74,7 +79,7 @@ async def chat(request: Request) -> Response:
         headers={
             "X-Stream-Id": handle.stream_id,
             "X-Conversation-Id": handle.conversation_id,
-            "Content-Location": f"/api/streams/{handle.stream_id}",
+            "Content-Location": f"{root_path(request)}/api/streams/{handle.stream_id}",
         },
     )  # fmt: skip
 

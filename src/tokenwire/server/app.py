@@ -39,14 +39,23 @@ logger = logging.getLogger("tokenwire.server")
 
 
 async def _error(request: Request, exc: Exception) -> Response:
-    if request.url.path.startswith("/v1/"):
+    # The path below the mount point, when tokenwire is mounted inside another app.
+    path, root = request.scope["path"], request.scope.get("root_path", "")
+    if path.removeprefix(root).startswith("/v1/"):
         return await openai_compat.openai_error_handler(request, exc)
     return await api_error_handler(request, exc)
 
 
 async def _open(settings: Settings) -> AppState:
-    store = ConversationStore(database_from_url(settings.database_url))
-    interrupted = await store.open()
+    # Models first: one that cannot be built (a bad `entry`) fails before anything is opened.
+    providers = {m.id: build_provider(m) for m in settings.models}
+    try:
+        store = ConversationStore(database_from_url(settings.database_url))
+        interrupted = await store.open()
+    except BaseException:
+        for provider in providers.values():  # a start that failed leaves nothing open
+            await provider.aclose()
+        raise
     if interrupted:
         logger.warning("%d answer(s) left streaming by an earlier process marked interrupted",
                        interrupted)  # fmt: skip
@@ -55,7 +64,6 @@ async def _open(settings: Settings) -> AppState:
         max_events=settings.max_events_per_stream,
         retention=settings.stream_retention_seconds,
     )
-    providers = {m.id: build_provider(m) for m in settings.models}
     metrics = Metrics()
     hub = Hub(
         log, store, providers,
