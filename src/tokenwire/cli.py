@@ -35,6 +35,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, log_level
     )
     click.echo(
         f"tokenwire: models {', '.join(settings.model_ids())}; store {_safe(settings.database_url)}"
+        + (f"; streams {_safe(settings.redis_url)}" if settings.redis_url else "")
     )
     uvicorn.run(
         create_app(settings),
@@ -43,6 +44,35 @@ def serve(config_file: str | None, host: str | None, port: int | None, log_level
         log_level=log_level,
         timeout_graceful_shutdown=3,
     )
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A tokenwire.toml.")
+def migrate(config_file: str | None) -> None:
+    """Apply the database's schema migrations (the server also does at start-up) and exit."""
+    import asyncio
+
+    from tokenwire.store.database import DatabaseUnavailable, database_from_url
+    from tokenwire.store.migrations import migrate as apply
+
+    try:
+        settings = load_settings(config_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    async def run() -> list[str]:
+        db = database_from_url(settings.database_url)
+        try:
+            return await apply(db)
+        finally:
+            await db.close()
+
+    try:
+        applied = asyncio.run(run())
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(f"{_safe(settings.database_url)}: {exc}") from exc
+    where = _safe(settings.database_url)
+    click.echo(f"{where}: applied {', '.join(applied)}" if applied else f"{where}: up to date")
 
 
 def _safe(url: str) -> str:

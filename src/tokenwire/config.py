@@ -57,6 +57,8 @@ class ModelConfig:
 class Settings:
     models: tuple[ModelConfig, ...] = ()
     database_url: str = ""
+    redis_url: str = ""  # set: streams live in Redis, shared by every process (TOKENWIRE_REDIS_URL)
+    producer_lease_seconds: float = 5.0  # with Redis: how soon a dead process's streams end
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1024 * 1024
@@ -112,6 +114,8 @@ def load_settings(
     settings = Settings(models=tuple(models), **raw)
     if url := env.get("TOKENWIRE_DATABASE_URL"):
         settings = replace(settings, database_url=url)
+    if url := env.get("TOKENWIRE_REDIS_URL"):
+        settings = replace(settings, redis_url=url)
     if not settings.database_url:
         settings = replace(settings, database_url=default_database_url())
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})

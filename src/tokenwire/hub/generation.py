@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tokenwire.events import Answer, Done, Error, Event, Payload, Start
-from tokenwire.hub.log import StreamLog
+from tokenwire.hub.log import LogUnavailable, StreamLog
 from tokenwire.providers.base import GenerationParams, Provider, ProviderError
 from tokenwire.store.conversations import ConversationStore, MessageStatus
 
@@ -117,6 +117,9 @@ class Generation:
             final = self._stopped_final()
         except ProviderError as exc:
             final = Error(exc.code, exc.message, exc.retryable)
+        except LogUnavailable:  # Redis is down: nobody can read the rest; stop the model
+            logger.error("generation %s stopped: the stream log is unreachable", self.handle.stream_id)
+            final = Error("unavailable", "the stream log became unreachable", retryable=True)
         except Exception:
             logger.exception("generation %s failed", self.handle.stream_id)
             final = Error("internal_error", "the model failed unexpectedly", retryable=True)

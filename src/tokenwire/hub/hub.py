@@ -13,9 +13,18 @@ from collections.abc import Mapping
 from typing import Literal
 
 from tokenwire.hub.generation import Generation, StopReason, StreamHandle
-from tokenwire.hub.log import Batch, LogFull, StreamLog, StreamMeta, StreamNotFound
+from tokenwire.hub.log import (
+    Batch,
+    LogFull,
+    LogUnavailable,
+    StreamLog,
+    StreamMeta,
+    StreamNotFound,
+)
+from tokenwire.hub.remote import RemoteCancel, cancel_remote
 from tokenwire.providers.base import GenerationParams, Provider
 from tokenwire.store.conversations import ConversationStore, new_id
+from tokenwire.store.database import Conflict
 
 logger = logging.getLogger("tokenwire.hub")
 
@@ -41,6 +50,7 @@ class Hub:
         *,
         max_events: int = 100_000,
         persist_interval: float = 1.0,
+        remote: RemoteCancel | None = None,
     ) -> None:
         if not providers:
             raise ValueError("at least one model is needed")
@@ -49,6 +59,7 @@ class Hub:
         self.providers = dict(providers)
         self.max_events = max_events
         self.persist_interval = persist_interval
+        self.remote = remote  # reaches generations in other processes (the Redis log)
         self._running: dict[str, Generation] = {}
         # Checking that a conversation is free and adding a turn to it must be one step.
         self._turns = asyncio.Lock()
@@ -82,23 +93,27 @@ class Hub:
                 if await self.store.is_streaming(conversation_id):
                     raise ConversationBusy(conversation_id)
                 history = await self.store.history(owner, conversation_id)
-            exchange = await self.store.start_exchange(
-                owner=owner,
-                conversation_id=conversation_id,
-                user_text=message,
-                model=provider.id,
-                stream_id=stream_id,
-            )
+            try:
+                exchange = await self.store.start_exchange(
+                    owner=owner,
+                    conversation_id=conversation_id,
+                    user_text=message,
+                    model=provider.id,
+                    stream_id=stream_id,
+                )
+            except Conflict:  # another process added a turn at the same position first
+                raise ConversationBusy(conversation_id) from None
         handle = StreamHandle(
             stream_id, exchange.conversation_id, exchange.assistant_message_id, provider.id
         )
         messages = [*history, {"role": "user", "content": message}]
         try:
             await self._launch(handle, provider, messages, params, owner, self.store)
-        except LogFull:
+        except (LogFull, LogUnavailable) as exc:
+            code = "overloaded" if isinstance(exc, LogFull) else "unavailable"
             await self.store.update_answer(
                 handle.message_id, content="", reasoning="", status="error",
-                error=("overloaded", "too many streams are live"),
+                error=(code, "too many streams are live" if code == "overloaded" else str(exc)),
             )  # fmt: skip
             raise
         return handle
@@ -151,7 +166,9 @@ class Hub:
         await self.meta(stream_id, owner)
         generation = self._running.get(stream_id)
         if generation is None:
-            return "finished"
+            if self.remote is None or reason != "cancelled":
+                return "finished"
+            return await cancel_remote(self.remote, self.log, stream_id, timeout=5.0)
         generation.stop(reason)
         await generation.wait(timeout=5.0)
         return "cancelled" if generation.stop_reason == reason else "finished"

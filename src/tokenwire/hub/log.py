@@ -22,6 +22,10 @@ class LogFull(RuntimeError):
     """The log holds as many live streams as it may; a new one must wait."""
 
 
+class LogUnavailable(RuntimeError):
+    """The log's service (Redis) cannot be reached right now; a later call may succeed."""
+
+
 @dataclass(frozen=True, slots=True)
 class StreamMeta:
     """What the log keeps about a stream besides its events."""

@@ -14,20 +14,21 @@ from starlette.responses import Response
 
 from tokenwire.config import Settings, load_settings
 from tokenwire.hub.hub import Hub
-from tokenwire.hub.memory import MemoryStreamLog
+from tokenwire.hub.log import LogUnavailable
 from tokenwire.providers.base import ProviderError
 from tokenwire.providers.local import LocalProvider
 from tokenwire.providers.registry import build_provider
 from tokenwire.server import api, openai_compat, web, websocket
+from tokenwire.server.backends import open_log, open_store, wire_cancels
 from tokenwire.server.errors import (
     ApiError,
     api_error_handler,
     http_error_handler,
+    unavailable_handler,
     unexpected_error_handler,
 )
 from tokenwire.server.state import AppState
-from tokenwire.store.conversations import ConversationStore
-from tokenwire.store.database import database_from_url
+from tokenwire.store.database import DatabaseUnavailable
 
 logger = logging.getLogger("tokenwire.server")
 
@@ -39,18 +40,11 @@ async def _error(request: Request, exc: Exception) -> Response:
 
 
 async def _open(settings: Settings) -> AppState:
-    store = ConversationStore(database_from_url(settings.database_url))
-    interrupted = await store.open()
-    if interrupted:
-        logger.warning("%d answer(s) left streaming by an earlier process marked interrupted",
-                       interrupted)  # fmt: skip
-    log = MemoryStreamLog(
-        max_streams=settings.max_streams,
-        max_events=settings.max_events_per_stream,
-        retention=settings.stream_retention_seconds,
-    )
+    store = await open_store(settings)
+    log = await open_log(settings, store)
     providers = {m.id: build_provider(m) for m in settings.models}
     hub = Hub(log, store, providers, max_events=settings.max_events_per_stream)
+    wire_cancels(log, hub)
     return AppState(settings=settings, hub=hub)
 
 
@@ -88,6 +82,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             ApiError: _error,
             HTTPException: http_error_handler,
+            LogUnavailable: unavailable_handler,
+            DatabaseUnavailable: unavailable_handler,
             Exception: unexpected_error_handler,
         },
         lifespan=lifespan,

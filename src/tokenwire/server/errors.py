@@ -51,6 +51,16 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def unavailable_handler(request: Request, exc: Exception) -> Response:
+    """Redis or the database is down: say so, and that trying again later may work."""
+    logger.error("%s %s: %s", request.method, request.url.path, exc)
+    response = error_response(
+        503, "unavailable", "a service tokenwire needs is unreachable; try again soon"
+    )
+    response.headers["Retry-After"] = "2"
+    return response
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "an unexpected error occurred; see the server log")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Literal
 
@@ -18,8 +19,10 @@ from starlette.types import Receive, Scope, Send
 
 from tokenwire.events import Event
 from tokenwire.hub.hub import Hub
-from tokenwire.hub.log import StreamNotFound
+from tokenwire.hub.log import LogUnavailable, StreamNotFound
 from tokenwire.wire import ndjson, sse
+
+logger = logging.getLogger("tokenwire.server")
 
 StreamFormat = Literal["sse", "ndjson"]
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
@@ -43,6 +46,9 @@ async def read_stream(
         try:
             batch = await hub.read(stream_id, after, keepalive)
         except StreamNotFound:  # expired or evicted meanwhile; a resume will get the 404
+            return
+        except LogUnavailable:  # Redis is down: end here; a resume gets a 503 until it is back
+            logger.error("stream %s: the stream log is unreachable; reader dropped", stream_id)
             return
         if batch.events:
             after = batch.events[-1].seq
