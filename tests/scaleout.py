@@ -37,13 +37,13 @@ def write_config(
 [[models]]
 id = "crawl"
 provider = "replay"
-text = {json.dumps(ANSWER)}
+text = {json.dumps(ANSWER, ensure_ascii=False)}
 tokens_per_second = 8
 
 [[models]]
 id = "long"
 provider = "replay"
-text = {json.dumps(LONG)}
+text = {json.dumps(LONG, ensure_ascii=False)}
 tokens_per_second = 8
 """
     if upstream is not None:

@@ -7,6 +7,7 @@ with a message that says so, rather than skip.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -59,7 +60,7 @@ class RedisServer:
 
     def start(self) -> None:
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--dir", str(self.dir), "--protected-mode", "no"]  # fmt: skip
+                   "--appendonly", "no", "--dir", str(self.dir)]  # fmt: skip
         with (self.dir / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         client = redis.Redis(port=self.port, socket_timeout=1)
@@ -130,10 +131,8 @@ class PostgresServer:
         pid_file = self.data / "postmaster.pid"
         if pid_file.exists():
             pid = int(pid_file.read_text().split()[0])
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGINT)  # "fast" shutdown: disconnect clients, stop
-            except ProcessLookupError:
-                pass
         if self.process is not None:
             self.process.wait(60)
         self.process = None

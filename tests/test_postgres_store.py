@@ -7,11 +7,11 @@ import time
 
 import pytest
 
+from tests.services import PostgresServer
 from tokenwire.store.conversations import ConversationStore
 from tokenwire.store.database import Conflict, DatabaseUnavailable, database_from_url
 from tokenwire.store.migrations import MIGRATIONS, migrate
 from tokenwire.store.postgres import PostgresDatabase, to_pyformat
-from tests.services import PostgresServer
 
 
 def test_placeholders_become_pyformat_outside_quotes() -> None:
@@ -23,7 +23,9 @@ def test_placeholders_become_pyformat_outside_quotes() -> None:
 async def test_processes_starting_together_apply_each_migration_once(postgres_url: str) -> None:
     dbs = [database_from_url(postgres_url) for _ in range(4)]
     results = await asyncio.gather(*(migrate(db) for db in dbs))
-    assert sorted(sum(results, [])) == sorted(name for name, _ in MIGRATIONS)
+    assert sorted(name for names in results for name in names) == sorted(
+        name for name, _ in MIGRATIONS
+    )
     rows = await dbs[0].fetchall("SELECT name FROM schema_migrations")
     assert sorted(r[0] for r in rows) == sorted(name for name, _ in MIGRATIONS)
     for db in dbs:
@@ -37,6 +39,7 @@ async def test_two_turns_at_one_position_conflict(postgres_url: str) -> None:
     first = await stores[0].start_exchange(
         owner="", conversation_id=None, user_text="q", model="m", stream_id="s1"
     )
+
     # Process B read the next position just before process A wrote its turn there.
     async def stale_position(owner: str, conversation_id: str) -> int:
         return 2
@@ -73,7 +76,11 @@ async def test_an_interrupted_answer_is_stored_only_while_streaming(postgres_url
     conversation = await store.get("", exchange.conversation_id)
     assert conversation is not None
     answer = conversation.messages[1]
-    assert (answer.status, answer.content, answer.error_code) == ("interrupted", "par", "interrupted")
+    assert (answer.status, answer.content, answer.error_code) == (
+        "interrupted",
+        "par",
+        "interrupted",
+    )
     await store.close()
 
 

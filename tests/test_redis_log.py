@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 import redis.asyncio as aioredis
 
+from tests.services import free_port
 from tokenwire.events import Delta, Error, Event, Start
 from tokenwire.hub.log import LogUnavailable, StreamMeta
 from tokenwire.hub.redis_log import RedisStreamLog
-from tests.services import free_port
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ async def test_a_dead_producers_stream_ends_interrupted_exactly_once(
     assert await others[0].reap_once() == []  # the lease has not run out yet
     await asyncio.sleep(0.7)
     reaped = await asyncio.gather(*(log.reap_once() for log in others for _ in range(3)))
-    assert sorted(sum(reaped, [])) == ["s"]  # six reapers raced; one ended it
+    assert sorted(i for ids in reaped for i in ids) == ["s"]  # six reapers raced; one ended it
     batch = await asyncio.wait_for(reader, 10)
     assert batch.ended and [e.seq for e in batch.events] == [4]
     final = batch.events[0].payload

@@ -118,7 +118,9 @@ class Generation:
         except ProviderError as exc:
             final = Error(exc.code, exc.message, exc.retryable)
         except LogUnavailable:  # Redis is down: nobody can read the rest; stop the model
-            logger.error("generation %s stopped: the stream log is unreachable", self.handle.stream_id)
+            logger.error(
+                "generation %s stopped: the stream log is unreachable", self.handle.stream_id
+            )
             final = Error("unavailable", "the stream log became unreachable", retryable=True)
         except Exception:
             logger.exception("generation %s failed", self.handle.stream_id)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -91,7 +91,7 @@ class RedisStreamLog:
     def _meta_key(self, stream_id: str) -> str:
         return f"{self.prefix}m:{stream_id}"
 
-    async def _call(self, coro: Coroutine[Any, Any, T], extra: float = 0.0) -> T:
+    async def _call(self, coro: Awaitable[T], extra: float = 0.0) -> T:
         """One Redis call with a time limit; any failure to reach Redis is ``LogUnavailable``."""
         try:
             async with asyncio.timeout(self._timeout + extra):
@@ -115,7 +115,7 @@ class RedisStreamLog:
 
     async def create(self, meta: StreamMeta) -> None:
         key = self._meta_key(meta.stream_id)
-        fields = {name: getattr(meta, name) for name in _META_FIELDS}
+        fields: dict[Any, Any] = {name: getattr(meta, name) for name in _META_FIELDS}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={**fields, "last": 0})
             pipe.pexpire(key, self._live_ttl_ms)
@@ -172,10 +172,12 @@ class RedisStreamLog:
             )
 
     async def meta(self, stream_id: str) -> StreamMeta:
-        values = await self._call(self._redis.hmget(self._meta_key(stream_id), _META_FIELDS))
+        values: list[Any] = await self._call(
+            self._redis.hmget(self._meta_key(stream_id), list(_META_FIELDS))
+        )
         if values[0] is None:
             raise StreamNotFound(stream_id)
-        return StreamMeta(*(v.decode() for v in values))
+        return StreamMeta(*(bytes(v).decode() for v in values))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -215,7 +217,7 @@ class RedisStreamLog:
         if not self._producing:
             return
         ids = sorted(self._producing)
-        args = [int(self.lease * 1000), f"{self.prefix}c:", *ids]
+        args: list[str | int] = [int(self.lease * 1000), f"{self.prefix}c:", *ids]
         cancelled = await self._call(self._heartbeat(keys=[self._leases_key], args=args))
         for stream_id in cancelled:
             self._cancel_here(stream_id.decode())
@@ -223,7 +225,7 @@ class RedisStreamLog:
     async def reap_once(self) -> list[str]:
         """End the streams whose producer died; returns the ids this call ended."""
         before, after = _interrupted_template()
-        args = [self.prefix, self._retention_ms, before, after, 100]
+        args: list[str | int] = [self.prefix, self._retention_ms, before, after, 100]
         reaped = [r.decode() for r in await self._call(self._reap(keys=[self._leases_key],
                                                                    args=args))]  # fmt: skip
         for stream_id in reaped:
@@ -264,4 +266,4 @@ class RedisStreamLog:
                 await asyncio.sleep(1.0)  # the heartbeat still delivers cancels meanwhile
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

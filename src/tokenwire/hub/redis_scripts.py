@@ -11,7 +11,8 @@ a flag asking the producer to cancel.
 from __future__ import annotations
 
 # KEYS: events, meta, leases. ARGV: stream id, retention ms, max events, terminal (0/1), live TTL
-# ms (a bound for streams nobody ends), then seq, json pairs. Returns 1, or -1 when the stream is unknown, -2 when it has ended already.
+# ms (a bound for streams nobody ends), then seq, json pairs. Returns 1, or -1 when the stream is
+# unknown, -2 when it has ended already.
 APPEND = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
 if redis.call('HEXISTS', KEYS[2], 'end') == 1 then return -2 end
