@@ -146,6 +146,20 @@ async def test_a_new_turn_while_another_process_streams_is_refused(config: Path)
                 assert_complete_stream(await events_of(second))
 
 
+async def test_deleting_a_conversation_on_b_cancels_its_answer_on_a(config: Path) -> None:
+    with cluster(config, 2) as (a, b):
+        start, _ = await start_chat(a.base, {"message": "hi", "model": "long"})
+        reader = asyncio.create_task(read_stream(a.base, start["stream_id"]))
+        async with httpx.AsyncClient(timeout=30) as http:
+            response = await http.delete(f"{b.base}/api/conversations/{start['conversation_id']}")
+            assert response.status_code == 204
+            gone = await http.get(f"{a.base}/api/conversations/{start['conversation_id']}")
+            assert gone.status_code == 404
+        events = await asyncio.wait_for(reader, 30)
+        assert_complete_stream(events)
+        assert events[-1].payload == Done("cancelled")
+
+
 async def test_a_process_starting_leaves_other_processes_answers_alone(config: Path) -> None:
     with serve(config, "a") as a:
         start, _ = await start_chat(a.base, {"message": "hi", "model": "long"})

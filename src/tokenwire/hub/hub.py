@@ -8,6 +8,7 @@ OpenAI-compatible endpoint, whose caller keeps its own history).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Literal
@@ -184,6 +185,11 @@ class Hub:
             if generation.handle.conversation_id == conversation_id:
                 generation.stop("cancelled")
                 await generation.wait(timeout=5.0)
+        if self.remote is not None:  # answers streaming from other processes
+            for stream_id in await self.store.streaming_streams(conversation_id):
+                if stream_id not in self._running:
+                    with contextlib.suppress(StreamNotFound):
+                        await cancel_remote(self.remote, self.log, stream_id, timeout=5.0)
 
     @property
     def running(self) -> int:

@@ -75,6 +75,7 @@ class RedisStreamLog:
         self._heartbeat = self._redis.register_script(redis_scripts.HEARTBEAT)
         self._lease = self._redis.register_script(redis_scripts.LEASE)
         self._reap = self._redis.register_script(redis_scripts.REAP)
+        self._read = self._redis.register_script(redis_scripts.READ)
         self._leases_key = f"{prefix}leases"
         self._cancel_channel = f"{prefix}cancel"
         self._producing: set[str] = set()  # streams this process produces: it renews their lease
@@ -147,19 +148,16 @@ class RedisStreamLog:
         key = self._events_key(stream_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        keys = [self._meta_key(stream_id), key]
         while True:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hget(self._meta_key(stream_id), "end")
-                pipe.exists(self._meta_key(stream_id))
-                pipe.xrange(key, min=f"{after + 1}-0", max="+")
-                end, exists, entries = await self._call(pipe.execute())
-            if not exists:
+            found = await self._call(self._read(keys=keys, args=[after]))
+            if found is None:
                 raise StreamNotFound(stream_id)
-            if entries:
-                events = [Event.from_json(fields[b"j"]) for _, fields in entries]
-                # HGET ran before XRANGE: an end seen there is among these events or before.
-                return Batch(events, end is not None or events[-1].is_terminal)
-            if end is not None:  # also for a reader ahead of a finished stream: nothing will come
+            end, joined = found
+            if joined:
+                events = [Event.from_json(raw) for raw in joined.split(b"\n")]
+                return Batch(events, bool(end))
+            if end:  # also for a reader ahead of a finished stream: nothing will come
                 return Batch((), True)
             left = deadline - loop.time()
             if left <= 0:

@@ -77,3 +77,15 @@ for _, id in ipairs(ids) do
 end
 return reaped
 """
+
+# KEYS: meta, events. ARGV: after (a seq). Nil when the stream is unknown; else the terminal seq
+# (or "") and the JSON of the events after the seq joined by newlines, which JSON text never
+# holds raw: one reply to parse instead of one per event, and consistent with the end flag.
+READ = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local last = redis.call('HGET', KEYS[1], 'end') or ''
+local entries = redis.call('XRANGE', KEYS[2], (tonumber(ARGV[1]) + 1) .. '-0', '+')
+local parts = {}
+for i, entry in ipairs(entries) do parts[i] = entry[2][2] end
+return {last, table.concat(parts, '\\n')}
+"""

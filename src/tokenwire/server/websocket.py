@@ -19,7 +19,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tokenwire.hub.hub import ConversationBusy, ConversationNotFound, ModelNotFound
-from tokenwire.hub.log import LogFull, StreamNotFound
+from tokenwire.hub.log import LogFull, LogUnavailable, StreamNotFound
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import AppState, app_state, owner_of
 from tokenwire.server.streaming import read_stream
@@ -29,15 +29,19 @@ from tokenwire.server.validation import (
     parse_json_object,
     required_message,
 )
+from tokenwire.store.database import DatabaseUnavailable
 
 logger = logging.getLogger("tokenwire.server")
 
+_UNAVAILABLE = "a service tokenwire needs is unreachable; try again soon"
 _ERRORS: dict[type[Exception], tuple[str, str]] = {
     ModelNotFound: ("model_not_found", "no such model; see GET /api/models"),
     ConversationNotFound: ("conversation_not_found", "no such conversation"),
     ConversationBusy: ("conversation_busy", "an answer is still streaming in this conversation"),
     LogFull: ("overloaded", "too many streams are live; try again soon"),
     StreamNotFound: ("stream_not_found", "no such stream: it never existed or has expired"),
+    LogUnavailable: ("unavailable", _UNAVAILABLE),
+    DatabaseUnavailable: ("unavailable", _UNAVAILABLE),
 }
 
 

@@ -115,6 +115,14 @@ class ConversationStore:
         )
         return [(row[0], row[1] or "") for row in rows]
 
+    async def streaming_streams(self, conversation_id: str) -> list[str]:
+        """The stream ids of the answers still ``streaming`` in a conversation."""
+        rows = await self.db.fetchall(
+            "SELECT stream_id FROM messages WHERE conversation_id = ? AND status = 'streaming'",
+            (conversation_id,),
+        )
+        return [row[0] for row in rows if row[0]]
+
     async def interrupt_answer(
         self, message_id: str, *, content: str, reasoning: str, usage: tuple[int, int] | None
     ) -> bool:
