@@ -21,10 +21,10 @@ from tokenwire.providers.registry import build_provider
 from tokenwire.server import api, openai_compat, web, websocket
 from tokenwire.server.backends import open_log, open_store, wire_cancels
 from tokenwire.server.errors import (
+    UNAVAILABLE,
     ApiError,
     api_error_handler,
     http_error_handler,
-    unavailable_handler,
     unexpected_error_handler,
 )
 from tokenwire.server.state import AppState
@@ -37,6 +37,14 @@ async def _error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/v1/"):
         return await openai_compat.openai_error_handler(request, exc)
     return await api_error_handler(request, exc)
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """Redis or the database is down: say so (once in the log per request), and when to retry."""
+    logger.error("%s %s: %s", request.method, request.url.path, exc)
+    response = await _error(request, UNAVAILABLE)
+    response.headers["Retry-After"] = "2"
+    return response
 
 
 async def _open(settings: Settings) -> AppState:
@@ -82,8 +90,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             ApiError: _error,
             HTTPException: http_error_handler,
-            LogUnavailable: unavailable_handler,
-            DatabaseUnavailable: unavailable_handler,
+            LogUnavailable: _unavailable,
+            DatabaseUnavailable: _unavailable,
             Exception: unexpected_error_handler,
         },
         lifespan=lifespan,

@@ -51,14 +51,9 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return response
 
 
-async def unavailable_handler(request: Request, exc: Exception) -> Response:
-    """Redis or the database is down: say so, and that trying again later may work."""
-    logger.error("%s %s: %s", request.method, request.url.path, exc)
-    response = error_response(
-        503, "unavailable", "a service tokenwire needs is unreachable; try again soon"
-    )
-    response.headers["Retry-After"] = "2"
-    return response
+UNAVAILABLE = ApiError(
+    503, "unavailable", "a service tokenwire needs is unreachable; try again soon"
+)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
