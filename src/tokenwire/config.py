@@ -121,6 +121,12 @@ def load_settings(
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if settings.max_body_bytes < 1024:
         raise ConfigError("max_body_bytes must be at least 1024")
+    if settings.redis_url and not settings.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError("redis_url must start with redis://, rediss:// or unix://")
+    if settings.producer_lease_seconds <= 0:
+        raise ConfigError("producer_lease_seconds must be positive")
     return settings
 
 

@@ -134,6 +134,12 @@ class RedisStreamLog:
         keys = [self._events_key(stream_id), self._meta_key(stream_id), self._leases_key]
         try:
             outcome = await self._call(self._append(keys=keys, args=args))
+        except LogUnavailable:
+            if (
+                events[0].seq == 1
+            ):  # no generation will run, nor end the stream: let the lease lapse
+                self._producing.discard(stream_id)
+            raise
         finally:
             if terminal:  # written or not, this process stops vouching for the stream
                 self._producing.discard(stream_id)
@@ -187,8 +193,10 @@ class RedisStreamLog:
     # -- what several processes need -----------------------------------------------------------
 
     async def start(self) -> None:
-        """Check that Redis answers, then run the heartbeat, the reaper and the cancel listener."""
-        await self._call(self._redis.ping())
+        """Run the heartbeat, the reaper and the cancel listener. Redis down now is not fatal:
+        requests get 503 until it answers, and these tasks keep trying."""
+        with contextlib.suppress(LogUnavailable):
+            await self._call(self._redis.ping())
         self._tasks = [
             asyncio.create_task(self._forever(self.heartbeat_once, self.lease / 3), name="lease"),
             asyncio.create_task(self._forever(self.reap_once, self.lease / 3), name="reaper"),

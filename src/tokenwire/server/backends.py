@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from tokenwire.config import Settings
 from tokenwire.events import Answer, Event
 from tokenwire.hub.hub import Hub
-from tokenwire.hub.log import StreamLog, StreamMeta
+from tokenwire.hub.log import LogUnavailable, StreamLog, StreamMeta
 from tokenwire.hub.memory import MemoryStreamLog
 from tokenwire.hub.redis_log import RedisStreamLog
 from tokenwire.store.conversations import ConversationStore
@@ -60,7 +60,10 @@ async def open_log(settings: Settings, store: ConversationStore) -> StreamLog:
 
     log.on_interrupted = store_interrupted
     await log.start()
-    await _recover_orphans(store, log)
+    try:
+        await _recover_orphans(store, log)
+    except LogUnavailable:
+        logger.error("redis is unreachable at start-up; requests that need it get 503 until it is")
     return log
 
 
