@@ -252,3 +252,18 @@ def test_migrate_command_on_postgresql(tmp_path: Path, postgres_url: str) -> Non
     assert "applied m001_initial" in first.stdout
     again = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert "up to date" in again.stdout
+
+
+async def test_a_process_started_while_redis_is_down_serves_once_it_is_back(
+    config: Path, restart_redis: RedisServer
+) -> None:
+    restart_redis.stop()
+    with serve(config, "early") as process:
+        async with httpx.AsyncClient(timeout=30) as http:
+            response = await http.post(f"{process.base}/api/chat", json={"message": "hi"})
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "2"
+            restart_redis.start()
+            await wait_for_status(http, "GET", f"{process.base}/api/streams/x", 404)
+        _, events = await start_chat(process.base, {"message": "hi", "model": "crawl"})
+        assert events[0].type == "start"
