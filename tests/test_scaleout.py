@@ -165,10 +165,13 @@ async def test_a_process_starting_leaves_other_processes_answers_alone(config: P
         start, _ = await start_chat(a.base, {"message": "hi", "model": "long"})
         with serve(config, "late") as late:
             answer = await stored_answer(late.base, start["conversation_id"])
-            assert answer["status"] == "streaming"
-            events = await read_stream(late.base, start["stream_id"])
-        assert events[-1].payload == Done("stop")
-        assert (await stored_answer(a.base, start["conversation_id"]))["status"] == "complete"
+            assert answer["status"] == "streaming"  # not taken for a crash's leftover
+            reader = asyncio.create_task(read_stream(late.base, start["stream_id"]))
+            async with httpx.AsyncClient(timeout=30) as http:
+                await http.post(f"{late.base}/api/streams/{start['stream_id']}/cancel")
+            events = await asyncio.wait_for(reader, 30)
+        assert events[-1].payload == Done("cancelled")  # still running on A until then
+        assert (await stored_answer(a.base, start["conversation_id"]))["status"] == "cancelled"
 
 
 @pytest.fixture
@@ -201,7 +204,13 @@ async def test_redis_down_is_a_clear_503_and_recovers_by_itself(
 ) -> None:
     with cluster(config, 2) as (a, b):
         start, _ = await start_chat(a.base, {"message": "hi", "model": "long"})
+        reader = asyncio.create_task(read_stream(b.base, start["stream_id"]))
+        await asyncio.sleep(0.5)
         restart_redis.stop()
+        # A reader on another process is not left hanging: its response ends, and its resume
+        # gets the 503 below until Redis is back.
+        seen = await asyncio.wait_for(reader, 20)
+        assert seen and not any(e.is_terminal for e in seen)
         async with httpx.AsyncClient(timeout=30) as http:
             sent = time.monotonic()
             response = await http.post(f"{b.base}/api/chat", json={"message": "hi"})
