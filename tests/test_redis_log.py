@@ -6,14 +6,20 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from tests.services import free_port
 from tokenwire.events import Delta, Error, Event, Start
+from tokenwire.hub.generation import Generation, StreamHandle
 from tokenwire.hub.log import LogUnavailable, StreamMeta
-from tokenwire.hub.redis_log import RedisStreamLog
+from tokenwire.hub.redis_log import INTERRUPTED, RedisStreamLog
+from tokenwire.providers.base import GenerationParams
+from tokenwire.providers.replay import ReplayProvider
+from tokenwire.store.conversations import ConversationStore
+from tokenwire.store.database import database_from_url
 
 
 @pytest.fixture
@@ -124,3 +130,42 @@ async def test_unreachable_redis_is_a_quick_clear_error() -> None:
         await log.read("s", 0, timeout=5)
     assert time.monotonic() - started < 10
     await log.close()
+
+
+async def test_a_producer_that_lost_its_lease_stops_and_leaves_the_end_to_the_reaper(
+    logs: list[RedisStreamLog], tmp_path: Path
+) -> None:
+    producer, reaper, _ = logs
+    store = ConversationStore(database_from_url(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    await store.open()
+    exchange = await store.start_exchange(
+        owner="", conversation_id=None, user_text="q", model="r", stream_id="s"
+    )
+
+    async def store_interrupted(meta: StreamMeta, events: Sequence[Event]) -> None:
+        text = "".join(e.payload.text for e in events if isinstance(e.payload, Delta))
+        await store.interrupt_answer(meta.message_id, content=text, reasoning="", usage=None)
+
+    reaper.on_interrupted = store_interrupted
+    handle = StreamHandle("s", exchange.conversation_id, exchange.assistant_message_id, "r")
+    await producer.create(StreamMeta("s", handle.conversation_id, handle.message_id, "r"))
+    model = ReplayProvider(id="r", text="word " * 400, tokens_per_second=40)
+    generation = Generation(
+        handle, model, [], GenerationParams(), log=producer, store=store, max_events=10_000,
+        persist_interval=0.1,
+    )  # fmt: skip
+    await generation.begin()  # the producer never renews its lease: as if cut off from Redis
+    reaped: list[str] = []
+    while not reaped:
+        await asyncio.sleep(0.1)
+        reaped = await reaper.reap_once()
+    assert await generation.wait(timeout=10)  # it noticed at its next append, and stopped
+    events = (await reaper.read("s", 0, timeout=0)).events
+    assert [e.is_terminal for e in events].count(True) == 1
+    assert events[-1].payload == INTERRUPTED
+    conversation = await store.get("", handle.conversation_id)
+    assert conversation is not None
+    answer = conversation.messages[1]
+    assert (answer.status, answer.error_code) == ("interrupted", "interrupted")
+    assert answer.content == "".join(e.payload.text for e in events if isinstance(e.payload, Delta))
+    await store.close()

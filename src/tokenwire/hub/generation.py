@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tokenwire.events import Answer, Done, Error, Event, Payload, Start
-from tokenwire.hub.log import LogUnavailable, StreamLog
+from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog
 from tokenwire.providers.base import GenerationParams, Provider, ProviderError
 from tokenwire.store.conversations import ConversationStore, MessageStatus
 
@@ -117,6 +117,13 @@ class Generation:
             final = self._stopped_final()
         except ProviderError as exc:
             final = Error(exc.code, exc.message, exc.retryable)
+        except StreamEnded:
+            # Another process ended the stream (and stored the answer) while this one could not
+            # renew its lease: stop the model, and leave the end as they wrote it.
+            logger.warning(
+                "generation %s stopped: its stream was ended elsewhere", self.handle.stream_id
+            )
+            return
         except LogUnavailable:  # Redis is down: nobody can read the rest; stop the model
             logger.error(
                 "generation %s stopped: the stream log is unreachable", self.handle.stream_id

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from tokenwire.events import Error, Event
 from tokenwire.hub import redis_scripts
-from tokenwire.hub.log import Batch, LogUnavailable, StreamMeta, StreamNotFound
+from tokenwire.hub.log import Batch, LogUnavailable, StreamEnded, StreamMeta, StreamNotFound
 
 logger = logging.getLogger("tokenwire.hub.redis")
 
@@ -147,7 +147,9 @@ class RedisStreamLog:
             raise StreamNotFound(stream_id)
         if outcome == -2:
             self._producing.discard(stream_id)
-            raise ValueError(f"stream {stream_id} has ended; nothing may follow its terminal event")
+            raise StreamEnded(
+                f"stream {stream_id} has ended; nothing may follow its terminal event"
+            )
 
     async def read(self, stream_id: str, after: int, timeout: float) -> Batch:
         after = max(after, 0)

@@ -207,10 +207,12 @@ class ConversationStore:
     ) -> None:
         error_code, error_message = error or (None, None)
         prompt_tokens, completion_tokens = usage or (None, None)
+        # Growing text never revives an answer that has ended (another process may have ended it).
+        only_live = " AND status = 'streaming'" if status == "streaming" else ""
         await self.db.execute(
             "UPDATE messages SET content = ?, reasoning = ?, status = ?, finish_reason = ?,"
             " error_code = ?, error_message = ?, prompt_tokens = ?, completion_tokens = ?,"
-            " updated_at = ? WHERE id = ?",
+            " updated_at = ? WHERE id = ?" + only_live,
             (content, reasoning, status, finish_reason, error_code, error_message,
              prompt_tokens, completion_tokens, time.time(), message_id),
         )  # fmt: skip
