@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from tests.services import free_port
 from tokenwire.events import Delta, Error, Event, Start
 from tokenwire.hub.generation import Generation, StreamHandle
-from tokenwire.hub.log import LogUnavailable, StreamMeta
+from tokenwire.hub.log import LogFull, LogUnavailable, StreamMeta
 from tokenwire.hub.redis_log import INTERRUPTED, RedisStreamLog
 from tokenwire.providers.base import GenerationParams
 from tokenwire.providers.replay import ReplayProvider
@@ -169,3 +169,15 @@ async def test_a_producer_that_lost_its_lease_stops_and_leaves_the_end_to_the_re
     assert (answer.status, answer.error_code) == ("interrupted", "interrupted")
     assert answer.content == "".join(e.payload.text for e in events if isinstance(e.payload, Delta))
     await store.close()
+
+
+async def test_live_streams_are_bounded_across_processes(redis_url: str, prefix: str) -> None:
+    first, second = (RedisStreamLog(redis_url, prefix=prefix, max_streams=2) for _ in range(2))
+    await first.create(StreamMeta("a", "c", "m", "model"))
+    await second.create(StreamMeta("b", "c", "m", "model"))
+    with pytest.raises(LogFull):
+        await first.create(StreamMeta("c", "c", "m", "model"))
+    await second.append("b", (Event.make(1, Error("boom", "b")),))  # ended: its place is free
+    await first.create(StreamMeta("c", "c", "m", "model"))
+    await first.close()
+    await second.close()

@@ -28,7 +28,14 @@ from redis.exceptions import RedisError, ResponseError
 
 from tokenwire.events import Error, Event
 from tokenwire.hub import redis_scripts
-from tokenwire.hub.log import Batch, LogUnavailable, StreamEnded, StreamMeta, StreamNotFound
+from tokenwire.hub.log import (
+    Batch,
+    LogFull,
+    LogUnavailable,
+    StreamEnded,
+    StreamMeta,
+    StreamNotFound,
+)
 
 logger = logging.getLogger("tokenwire.hub.redis")
 
@@ -53,6 +60,7 @@ class RedisStreamLog:
         url: str,
         *,
         prefix: str = "tokenwire:",
+        max_streams: int = 10_000,
         max_events: int = 100_000,
         retention: float = 600.0,
         lease: float = 5.0,
@@ -61,6 +69,7 @@ class RedisStreamLog:
         block: float = 2.0,
     ) -> None:
         self.prefix = prefix
+        self.max_streams = max_streams  # live ones, across every process
         self.max_events = max_events
         self.lease = lease
         self._retention_ms = int(retention * 1000)
@@ -115,6 +124,9 @@ class RedisStreamLog:
     # -- the StreamLog protocol ----------------------------------------------------------------
 
     async def create(self, meta: StreamMeta) -> None:
+        live = await self._call(self._redis.zcard(self._leases_key))
+        if live >= self.max_streams:
+            raise LogFull(f"{live} streams are live")
         key = self._meta_key(meta.stream_id)
         fields: dict[Any, Any] = {name: getattr(meta, name) for name in _META_FIELDS}
         async with self._redis.pipeline(transaction=True) as pipe:

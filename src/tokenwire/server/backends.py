@@ -42,6 +42,7 @@ async def open_log(settings: Settings, store: ConversationStore) -> StreamLog:
         )
     log = RedisStreamLog(
         settings.redis_url,
+        max_streams=settings.max_streams,
         max_events=settings.max_events_per_stream,
         retention=settings.stream_retention_seconds,
         lease=settings.producer_lease_seconds,
