@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError, ResponseError
 
 from tokenwire.events import Error, Event
 from tokenwire.hub import redis_scripts
@@ -43,6 +43,8 @@ T = TypeVar("T")
 InterruptedHandler = Callable[[StreamMeta, Sequence[Event]], Awaitable[None]]
 CancelHandler = Callable[[str], None]
 
+# Replies that mean Redis cannot take writes now (full, or a replica), not that we erred.
+_OUTAGE_REPLIES = (OutOfMemoryError, ReadOnlyError)
 _META_FIELDS = ("stream_id", "conversation_id", "message_id", "model", "owner")
 INTERRUPTED = Error("interrupted", "the server running this answer stopped", retryable=True)
 
@@ -107,7 +109,7 @@ class RedisStreamLog:
             async with asyncio.timeout(self._timeout + extra):
                 result = await coro
         except (RedisError, OSError, TimeoutError) as exc:
-            if isinstance(exc, ResponseError):
+            if isinstance(exc, ResponseError) and not isinstance(exc, _OUTAGE_REPLIES):
                 raise  # a bug of ours, not an outage
             self._mark(available=False, reason=exc)
             raise LogUnavailable(f"redis is unreachable: {type(exc).__name__}") from exc
