@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+import websockets
 
 from tests.helpers import assert_complete_stream, events_of, text_of
 from tests.scaleout import LONG, cluster, serve, write_config
@@ -205,12 +207,24 @@ async def test_redis_down_is_a_clear_503_and_recovers_by_itself(
     with cluster(config, 2) as (a, b):
         start, _ = await start_chat(a.base, {"message": "hi", "model": "long"})
         reader = asyncio.create_task(read_stream(b.base, start["stream_id"]))
-        await asyncio.sleep(0.5)
-        restart_redis.stop()
-        # A reader on another process is not left hanging: its response ends, and its resume
-        # gets the 503 below until Redis is back.
-        seen = await asyncio.wait_for(reader, 20)
-        assert seen and not any(e.is_terminal for e in seen)
+        ws_url = b.base.replace("http://", "ws://") + "/api/ws"
+        async with websockets.connect(ws_url) as ws:
+            resume = {"type": "resume", "stream_id": start["stream_id"], "after": 0, "ref": "r"}
+            await ws.send(orjson.dumps(resume))
+            assert orjson.loads(await ws.recv())["type"] == "start"
+            await asyncio.sleep(0.5)
+            restart_redis.stop()
+            # Readers on another process are not left hanging: the HTTP response ends (its
+            # resume gets the 503 below until Redis is back), the socket says why.
+            seen = await asyncio.wait_for(reader, 20)
+            assert seen and not any(e.is_terminal for e in seen)
+            while (frame := orjson.loads(await asyncio.wait_for(ws.recv(), 20)))["type"] not in (
+                "rejected", "done", "error"
+            ):  # fmt: skip
+                pass
+            assert frame == {"type": "rejected", "ref": "r", "error": {
+                "code": "unavailable",
+                "message": "a service tokenwire needs is unreachable; try again soon"}}  # fmt: skip
         async with httpx.AsyncClient(timeout=30) as http:
             sent = time.monotonic()
             response = await http.post(f"{b.base}/api/chat", json={"message": "hi"})

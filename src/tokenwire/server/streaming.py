@@ -47,9 +47,6 @@ async def read_stream(
             batch = await hub.read(stream_id, after, keepalive)
         except StreamNotFound:  # expired or evicted meanwhile; a resume will get the 404
             return
-        except LogUnavailable:  # Redis is down: end here; a resume gets a 503 until it is back
-            logger.error("stream %s: the stream log is unreachable; reader dropped", stream_id)
-            return
         if batch.events:
             after = batch.events[-1].seq
             yield batch.events
@@ -124,11 +121,14 @@ def stream_response(
     async def body() -> AsyncGenerator[bytes, None]:
         if fmt == "sse":
             yield sse.encode_retry(retry_ms)
-        async for events in read_stream(hub, stream_id, after, keepalive):
-            if events:
-                yield encode(events)
-            elif fmt == "sse":
-                yield sse.KEEPALIVE
+        try:
+            async for events in read_stream(hub, stream_id, after, keepalive):
+                if events:
+                    yield encode(events)
+                elif fmt == "sse":
+                    yield sse.KEEPALIVE
+        except LogUnavailable:  # Redis is down: end here; a resume gets a 503 until it is back
+            logger.error("stream %s: the stream log is unreachable; reader dropped", stream_id)
 
     media_type = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
     return EventStreamResponse(

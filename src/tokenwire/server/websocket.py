@@ -114,8 +114,8 @@ class _Session:
                 for event in events:
                     prefix = start_head if event.seq == 1 else head
                     await self.send(prefix + event.json[1:])
-        except StreamNotFound:
-            await self.reject(ref, *_ERRORS[StreamNotFound])
+        except (StreamNotFound, LogUnavailable) as exc:  # unavailable: resume later
+            await self.reject(ref, *_ERRORS[type(exc)])
         except (WebSocketDisconnect, RuntimeError):  # the socket closed under us
             pass
 
