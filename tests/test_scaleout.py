@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ import websockets
 from tests.helpers import assert_complete_stream, events_of, text_of
 from tests.scaleout import LONG, cluster, serve, write_config
 from tests.servers import ANSWER
-from tests.services import PostgresServer, RedisServer
+from tests.services import PostgresServer, RedisServer, free_port
 from tests.upstream_stub import ThreadedUpstream
 from tokenwire.events import Done, Error, Event
 
@@ -264,9 +266,6 @@ async def test_postgresql_down_is_a_clear_503_and_recovers_by_itself(
 
 
 def test_migrate_command_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
-    import subprocess
-    import sys
-
     config = tmp_path / "tokenwire.toml"
     config.write_text(f'database_url = "{postgres_url}"\n', encoding="utf-8")
     command = [sys.executable, "-m", "tokenwire.cli", "migrate", "--config", str(config)]
@@ -290,3 +289,17 @@ async def test_a_process_started_while_redis_is_down_serves_once_it_is_back(
             await wait_for_status(http, "GET", f"{process.base}/api/streams/x", 404)
         _, events = await start_chat(process.base, {"message": "hi", "model": "crawl"})
         assert events[0].type == "start"
+
+
+def test_serve_with_postgresql_unreachable_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "tokenwire.toml"
+    url = f"postgresql://tokenwire:s3cret-pw@127.0.0.1:{free_port()}/tokenwire"
+    config.write_text(f'database_url = "{url}"\n', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "tokenwire.cli", "serve", "--config", str(config)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "cannot use the database postgresql://tokenwire:***@127.0.0.1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "s3cret-pw" not in result.stdout + result.stderr

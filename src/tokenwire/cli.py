@@ -33,6 +33,8 @@ def serve(config_file: str | None, host: str | None, port: int | None, log_level
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.database_url.startswith(("postgresql://", "postgres://")):
+        _migrate(settings.database_url)  # a shared database down: say so clearly, and exit
     click.echo(
         f"tokenwire: models {', '.join(settings.model_ids())}; store {_safe(settings.database_url)}"
         + (f"; streams {_safe(settings.redis_url)}" if settings.redis_url else "")
@@ -50,29 +52,33 @@ def serve(config_file: str | None, host: str | None, port: int | None, log_level
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A tokenwire.toml.")
 def migrate(config_file: str | None) -> None:
     """Apply the database's schema migrations (the server also does at start-up) and exit."""
+    try:
+        settings = load_settings(config_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    applied = _migrate(settings.database_url)
+    where = _safe(settings.database_url)
+    click.echo(f"{where}: applied {', '.join(applied)}" if applied else f"{where}: up to date")
+
+
+def _migrate(url: str) -> list[str]:
+    """Apply the migrations; a database that cannot be reached is a one-line error, not a trace."""
     import asyncio
 
     from tokenwire.store.database import DatabaseUnavailable, database_from_url
     from tokenwire.store.migrations import migrate as apply
 
-    try:
-        settings = load_settings(config_file)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-
     async def run() -> list[str]:
-        db = database_from_url(settings.database_url)
+        db = database_from_url(url)
         try:
             return await apply(db)
         finally:
             await db.close()
 
     try:
-        applied = asyncio.run(run())
+        return asyncio.run(run())
     except DatabaseUnavailable as exc:
-        raise click.ClickException(f"{_safe(settings.database_url)}: {exc}") from exc
-    where = _safe(settings.database_url)
-    click.echo(f"{where}: applied {', '.join(applied)}" if applied else f"{where}: up to date")
+        raise click.ClickException(f"cannot use the database {_safe(url)}: {exc}") from exc
 
 
 def _safe(url: str) -> str:
