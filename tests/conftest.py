@@ -7,6 +7,8 @@ import pytest
 
 from tests.servers import RunningServer, run_server
 
+pytest_plugins = ["tests.service_fixtures"]
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:

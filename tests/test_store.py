@@ -1,4 +1,4 @@
-"""The conversation store on SQLite: migrations, owners, statuses, crash recovery."""
+"""The conversation store on SQLite and PostgreSQL: migrations, owners, statuses, crash recovery."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ from tokenwire.store.database import DatabaseUnavailable, database_from_url
 from tokenwire.store.migrations import MIGRATIONS, migrate
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[ConversationStore]:
-    opened = ConversationStore(database_from_url(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[ConversationStore]:
+    """The same store code on SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    opened = ConversationStore(database_from_url(url))
     await opened.open()
     yield opened
     await opened.close()

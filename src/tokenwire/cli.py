@@ -15,7 +15,7 @@ import click
 
 from tokenwire.config import ConfigError, Settings, load_settings
 from tokenwire.store.database import database_from_url
-from tokenwire.store.migrations import migrate
+from tokenwire.store.migrations import migrate as apply_migrations
 from tokenwire.store.tokens import InvalidUser, TokenInfo, TokenStore
 
 
@@ -71,6 +71,8 @@ def serve(
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(log_level, log_format)
+    if settings.database_url.startswith(("postgresql://", "postgres://")):
+        _migrate(settings.database_url)  # a shared database down: say so clearly, and exit
     if (
         not is_loopback(settings.host)
         and not insecure
@@ -83,6 +85,7 @@ def serve(
         )
     click.echo(
         f"tokenwire: models {', '.join(settings.model_ids())}; store {_safe(settings.database_url)}"
+        + (f"; streams {_safe(settings.redis_url)}" if settings.redis_url else "")
     )
     run_server(settings, log_level=log_level)
 
@@ -107,7 +110,7 @@ async def _auth_configured(settings: Settings) -> bool:
 async def _token_store(settings: Settings) -> AsyncIterator[TokenStore]:
     db = database_from_url(settings.database_url)
     try:
-        await migrate(db)
+        await apply_migrations(db)
         yield TokenStore(db)
     finally:
         await db.close()
@@ -165,6 +168,39 @@ def token_revoke(config_file: str | None, token_id: str) -> None:
     if not asyncio.run(revoke()):
         raise click.ClickException(f"no token {token_id!r}")
     click.echo(f"revoked {token_id}")
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A tokenwire.toml.")
+def migrate(config_file: str | None) -> None:
+    """Apply the database's schema migrations (the server also does at start-up) and exit."""
+    try:
+        settings = load_settings(config_file)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    applied = _migrate(settings.database_url)
+    where = _safe(settings.database_url)
+    click.echo(f"{where}: applied {', '.join(applied)}" if applied else f"{where}: up to date")
+
+
+def _migrate(url: str) -> list[str]:
+    """Apply the migrations; a database that cannot be reached is a one-line error, not a trace."""
+    import asyncio
+
+    from tokenwire.store.database import DatabaseUnavailable, database_from_url
+    from tokenwire.store.migrations import migrate as apply
+
+    async def run() -> list[str]:
+        db = database_from_url(url)
+        try:
+            return await apply(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(run())
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(f"cannot use the database {_safe(url)}: {exc}") from exc
 
 
 def _safe(url: str) -> str:

@@ -64,6 +64,8 @@ class ModelConfig:
 class Settings:
     models: tuple[ModelConfig, ...] = ()
     database_url: str = ""
+    redis_url: str = ""  # set: streams live in Redis, shared by every process (TOKENWIRE_REDIS_URL)
+    producer_lease_seconds: float = 5.0  # with Redis: how soon a dead process's streams end
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1024 * 1024
@@ -138,6 +140,8 @@ def load_settings(
     settings = Settings(models=tuple(models), **raw)
     if url := env.get("TOKENWIRE_DATABASE_URL"):
         settings = replace(settings, database_url=url)
+    if url := env.get("TOKENWIRE_REDIS_URL"):
+        settings = replace(settings, redis_url=url)
     if not settings.database_url:
         settings = replace(settings, database_url=default_database_url())
     if overrides.get("models") is not None:
@@ -148,6 +152,12 @@ def load_settings(
     if settings.max_body_bytes < 1024:
         raise ConfigError("max_body_bytes must be at least 1024")
     _check_rate_limits(settings)
+    if settings.redis_url and not settings.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError("redis_url must start with redis://, rediss:// or unix://")
+    if settings.producer_lease_seconds <= 0:
+        raise ConfigError("producer_lease_seconds must be positive")
     return settings
 
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from tokenwire.events import Answer, Delta, Done, Error, Event, Payload, Reasoning, Start
 from tokenwire.hub.attempts import DEFAULT_POLICY, Candidate, RetryPolicy, stream_with_retries
-from tokenwire.hub.log import StreamLog
+from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import GenerationParams, Provider, ProviderError
 from tokenwire.store.conversations import ConversationStore, MessageStatus
@@ -139,6 +139,18 @@ class Generation:
             final = self._stopped_final()
         except ProviderError as exc:
             final = Error(exc.code, exc.message, exc.retryable)
+        except StreamEnded:
+            # Another process ended the stream (and stored the answer) while this one could not
+            # renew its lease: stop the model, and leave the end as they wrote it.
+            logger.warning(
+                "generation %s stopped: its stream was ended elsewhere", self.handle.stream_id
+            )
+            return
+        except LogUnavailable:  # Redis is down: nobody can read the rest; stop the model
+            logger.error(
+                "generation %s stopped: the stream log is unreachable", self.handle.stream_id
+            )
+            final = Error("unavailable", "the stream log became unreachable", retryable=True)
         except Exception:
             logger.exception("generation %s failed", self.handle.stream_id)
             final = Error("internal_error", "the model failed unexpectedly", retryable=True)

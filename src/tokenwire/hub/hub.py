@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -16,10 +17,19 @@ from typing import Literal
 
 from tokenwire.hub.attempts import Candidate, RetryPolicy
 from tokenwire.hub.generation import Generation, StopReason, StreamHandle
-from tokenwire.hub.log import Batch, LogFull, StreamLog, StreamMeta, StreamNotFound
+from tokenwire.hub.log import (
+    Batch,
+    LogFull,
+    LogUnavailable,
+    StreamLog,
+    StreamMeta,
+    StreamNotFound,
+)
+from tokenwire.hub.remote import RemoteCancel, cancel_remote
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import GenerationParams, Provider
 from tokenwire.store.conversations import ConversationStore, new_id
+from tokenwire.store.database import Conflict
 
 logger = logging.getLogger("tokenwire.hub")
 
@@ -81,6 +91,7 @@ class Hub:
         max_per_user: int = 0,
         max_context_chars: int = 0,
         metrics: Metrics | None = None,
+        remote: RemoteCancel | None = None,
     ) -> None:
         if not providers:
             raise ValueError("at least one model is needed")
@@ -96,6 +107,7 @@ class Hub:
         self.max_context_chars = max_context_chars
         self.metrics = metrics or Metrics()
         self.draining = False
+        self.remote = remote  # reaches generations in other processes (the Redis log)
         self._running: dict[str, Generation] = {}
         self._per_owner: collections.Counter[str] = collections.Counter()
         # Checking that a conversation is free and adding a turn to it must be one step.
@@ -131,13 +143,16 @@ class Hub:
                 if await self.store.is_streaming(conversation_id):
                     raise ConversationBusy(conversation_id)
                 history = await self.store.history(owner, conversation_id)
-            exchange = await self.store.start_exchange(
-                owner=owner,
-                conversation_id=conversation_id,
-                user_text=message,
-                model=provider.id,
-                stream_id=stream_id,
-            )
+            try:
+                exchange = await self.store.start_exchange(
+                    owner=owner,
+                    conversation_id=conversation_id,
+                    user_text=message,
+                    model=provider.id,
+                    stream_id=stream_id,
+                )
+            except Conflict:  # another process added a turn at the same position first
+                raise ConversationBusy(conversation_id) from None
         handle = StreamHandle(
             stream_id, exchange.conversation_id, exchange.assistant_message_id, provider.id
         )
@@ -146,10 +161,11 @@ class Hub:
         messages = [*history, {"role": "user", "content": message}]
         try:
             await self._launch(handle, provider, messages, params, owner, self.store)
-        except LogFull:
+        except (LogFull, LogUnavailable) as exc:
+            code = "overloaded" if isinstance(exc, LogFull) else "unavailable"
             await self.store.update_answer(
                 handle.message_id, content="", reasoning="", status="error",
-                error=("overloaded", "too many streams are live"),
+                error=(code, "too many streams are live" if code == "overloaded" else str(exc)),
             )  # fmt: skip
             raise
         return handle
@@ -226,7 +242,9 @@ class Hub:
         await self.meta(stream_id, owner)
         generation = self._running.get(stream_id)
         if generation is None:
-            return "finished"
+            if self.remote is None or reason != "cancelled":
+                return "finished"
+            return await cancel_remote(self.remote, self.log, stream_id, timeout=5.0)
         generation.stop(reason)
         await generation.wait(timeout=5.0)
         return "cancelled" if generation.stop_reason == reason else "finished"
@@ -242,6 +260,11 @@ class Hub:
             if generation.handle.conversation_id == conversation_id:
                 generation.stop("cancelled")
                 await generation.wait(timeout=5.0)
+        if self.remote is not None:  # answers streaming from other processes
+            for stream_id in await self.store.streaming_streams(conversation_id):
+                if stream_id not in self._running:
+                    with contextlib.suppress(StreamNotFound):
+                        await cancel_remote(self.remote, self.log, stream_id, timeout=5.0)
 
     @property
     def running(self) -> int:

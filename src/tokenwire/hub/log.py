@@ -22,6 +22,15 @@ class LogFull(RuntimeError):
     """The log holds as many live streams as it may; a new one must wait."""
 
 
+class StreamEnded(ValueError):
+    """The stream already has its terminal event; nothing may follow it. With a shared log, another
+    process may have ended it: the producer's lease ran out while it could not reach Redis."""
+
+
+class LogUnavailable(RuntimeError):
+    """The log's service (Redis) cannot be reached right now; a later call may succeed."""
+
+
 @dataclass(frozen=True, slots=True)
 class StreamMeta:
     """What the log keeps about a stream besides its events."""

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from tokenwire.events import Event
-from tokenwire.hub.log import Batch, LogFull, StreamMeta, StreamNotFound
+from tokenwire.hub.log import Batch, LogFull, StreamEnded, StreamMeta, StreamNotFound
 
 
 class _Stream:
@@ -53,7 +53,9 @@ class MemoryStreamLog:
     async def append(self, stream_id: str, events: Sequence[Event]) -> None:
         stream = self._get(stream_id)
         if stream.ended_at is not None:
-            raise ValueError(f"stream {stream_id} has ended; nothing may follow its terminal event")
+            raise StreamEnded(
+                f"stream {stream_id} has ended; nothing may follow its terminal event"
+            )
         stream.events.extend(events)
         if events[-1].is_terminal:
             stream.ended_at = self._clock()

@@ -17,13 +17,15 @@ from starlette.responses import Response
 from tokenwire.config import Settings, load_settings
 from tokenwire.hub.attempts import RetryPolicy
 from tokenwire.hub.hub import Hub
-from tokenwire.hub.memory import MemoryStreamLog
+from tokenwire.hub.log import LogUnavailable
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import ProviderError
 from tokenwire.providers.local import LocalProvider
 from tokenwire.providers.registry import build_provider
 from tokenwire.server import api, login, metrics_endpoint, openai_compat, web, websocket
+from tokenwire.server.backends import open_log, open_store, wire_cancels
 from tokenwire.server.errors import (
+    UNAVAILABLE,
     ApiError,
     api_error_handler,
     http_error_handler,
@@ -31,8 +33,7 @@ from tokenwire.server.errors import (
 )
 from tokenwire.server.guard import Authenticator, Guard, RateLimits
 from tokenwire.server.state import AppState
-from tokenwire.store.conversations import ConversationStore
-from tokenwire.store.database import database_from_url
+from tokenwire.store.database import DatabaseUnavailable
 from tokenwire.store.tokens import TokenStore
 
 logger = logging.getLogger("tokenwire.server")
@@ -46,24 +47,24 @@ async def _error(request: Request, exc: Exception) -> Response:
     return await api_error_handler(request, exc)
 
 
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """Redis or the database is down: say so (once in the log per request), and when to retry."""
+    logger.error("%s %s: %s", request.method, request.url.path, exc)
+    response = await _error(request, UNAVAILABLE)
+    response.headers["Retry-After"] = "2"
+    return response
+
+
 async def _open(settings: Settings) -> AppState:
     # Models first: one that cannot be built (a bad `entry`) fails before anything is opened.
     providers = {m.id: build_provider(m) for m in settings.models}
     try:
-        store = ConversationStore(database_from_url(settings.database_url))
-        interrupted = await store.open()
+        store = await open_store(settings)
+        log = await open_log(settings, store)
     except BaseException:
         for provider in providers.values():  # a start that failed leaves nothing open
             await provider.aclose()
         raise
-    if interrupted:
-        logger.warning("%d answer(s) left streaming by an earlier process marked interrupted",
-                       interrupted)  # fmt: skip
-    log = MemoryStreamLog(
-        max_streams=settings.max_streams,
-        max_events=settings.max_events_per_stream,
-        retention=settings.stream_retention_seconds,
-    )
     metrics = Metrics()
     hub = Hub(
         log, store, providers,
@@ -75,12 +76,14 @@ async def _open(settings: Settings) -> AppState:
         max_context_chars=settings.max_context_chars,
         metrics=metrics,
     )  # fmt: skip
+    wire_cancels(log, hub)
     metrics.add_gauge("tokenwire_active_streams", "Generations running in this process.",
                       lambda: hub.running)  # fmt: skip
     auth = Authenticator(TokenStore(store.db), required=settings.auth_required)
     return AppState(
-        settings=settings, hub=hub, auth=auth, rate_limits=RateLimits(settings), metrics=metrics
-    )
+        settings=settings, hub=hub, auth=auth, rate_limits=RateLimits(settings, settings.redis_url),
+        metrics=metrics,
+    )  # fmt: skip
 
 
 async def _warm_up(provider: LocalProvider) -> None:
@@ -134,6 +137,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             ApiError: _error,
             HTTPException: http_error_handler,
+            LogUnavailable: _unavailable,
+            DatabaseUnavailable: _unavailable,
             Exception: unexpected_error_handler,
         },
         lifespan=lifespan,

@@ -70,6 +70,11 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return response
 
 
+UNAVAILABLE = ApiError(
+    503, "unavailable", "a service tokenwire needs is unreachable; try again soon"
+)
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "an unexpected error occurred; see the server log")

@@ -19,6 +19,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -27,8 +28,10 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from redis.exceptions import RedisError
 
 from tokenwire.config import Settings
+from tokenwire.store.database import DatabaseUnavailable
 from tokenwire.store.tokens import TokenStore
 from tokenwire.wire import openai as oa
 
@@ -87,13 +90,16 @@ class Authenticator:
 
 
 class RateLimits:
+    """Moving-window limits, in memory or (with Redis) shared by every process.
+
+    A limiter whose Redis is unreachable lets requests through rather than refusing them all: the
+    limits guard against abuse, and an outage of their store is not abuse. It starts afresh on the
+    next request, since a restarted Redis has lost the limiter's scripts.
+    """
+
     def __init__(self, settings: Settings, redis_url: str | None = None) -> None:
-        storage: Storage = MemoryStorage()
-        if redis_url:  # shared by every process, so a limit holds across them
-            found = storage_from_string(f"async+{redis_url}", implementation="redispy")
-            assert isinstance(found, Storage)
-            storage = found
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._redis_url = redis_url
+        self._limiter = self._new_limiter()
         self.per_user: RateLimitItem | None = (
             parse(settings.rate_limit_user) if settings.rate_limit_user else None
         )
@@ -101,11 +107,26 @@ class RateLimits:
             parse(settings.rate_limit_ip) if settings.rate_limit_ip else None
         )
 
+    def _new_limiter(self) -> MovingWindowRateLimiter:
+        storage: Storage = MemoryStorage()
+        if self._redis_url:  # shared by every process, so a limit holds across them
+            found = storage_from_string(f"async+{self._redis_url}", implementation="redispy")
+            assert isinstance(found, Storage)
+            storage = found
+        return MovingWindowRateLimiter(storage)
+
     async def retry_after(self, item: RateLimitItem | None, kind: str, key: str) -> int | None:
         """None when the request may go on; otherwise the seconds until it may."""
-        if item is None or await self._limiter.hit(item, kind, key):
+        if item is None:
             return None
-        stats = await self._limiter.get_window_stats(item, kind, key)
+        try:
+            if await self._limiter.hit(item, kind, key):
+                return None
+            stats = await self._limiter.get_window_stats(item, kind, key)
+        except RedisError as exc:
+            logger.warning("rate limits not applied: redis is unreachable (%s)", type(exc).__name__)
+            self._limiter = self._new_limiter()
+            return None
         return max(1, math.ceil(stats.reset_time - time.time()))
 
 
@@ -160,6 +181,14 @@ def same_origin(scope: Scope, allowed: tuple[str, ...]) -> bool:
     return host is not None and origin.split("://", 1)[-1] == host
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    status: int
+    code: str
+    message: str
+    retry_after: int | None = None
+
+
 class Guard:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -172,55 +201,54 @@ class Guard:
         if not path.startswith(PROTECTED) or path in OPEN:
             await self.app(scope, receive, send)
             return
+        try:
+            verdict = await self.check(scope)
+        except (DatabaseUnavailable, RedisError, ConnectionError, TimeoutError):
+            # Tokens or rate limits cannot be checked: refuse clearly, never a 500.
+            logger.error("cannot check the request's token or rate: a backing store is down")
+            verdict = Refusal(503, "unavailable", "the server's store is unreachable; try again "
+                              "soon", retry_after=2)  # fmt: skip
+        if isinstance(verdict, Refusal):
+            await deny(scope, receive, send, verdict.status, verdict.code, verdict.message,
+                       retry_after=verdict.retry_after)  # fmt: skip
+            return
+        scope[USER_KEY] = verdict
+        await self.app(scope, receive, send)
+
+    async def check(self, scope: Scope) -> str | Refusal:
+        """The user the request acts for, or why it is refused."""
         state = scope["app"].state.tokenwire
         settings: Settings = state.settings
         auth: Authenticator = state.auth
         limits: RateLimits = state.rate_limits
+        websocket = scope["type"] == "websocket"
 
         wait = await limits.retry_after(limits.per_ip, "ip", client_address(scope))
         if wait is not None:
-            await deny(scope, receive, send, 429, "rate_limited",
-                       f"too many requests from this address; retry in {wait} s",
-                       retry_after=wait)  # fmt: skip
-            return
-
-        user = ""
-        if await auth.enabled():
-            token = bearer_token(scope)
-            from_cookie = token is None
-            if from_cookie:
-                token = cookie_token(scope)
-            found = await auth.user_for(token) if token else None
-            if found is None:
-                message = (
-                    "this server needs an API token: send `Authorization: Bearer <token>`"
-                    if not token
-                    else "the API token is not valid (unknown or revoked)"
-                )
-                await deny(scope, receive, send, 401, "unauthorized", message)
-                return
-            if (
-                from_cookie
-                and scope["type"] == "websocket"
-                and not same_origin(scope, settings.cors_origins)
-            ):
-                await deny(scope, receive, send, 403, "forbidden_origin",
-                           "WebSocket from another origin")  # fmt: skip
-                return
-            user = found
-            wait = await limits.retry_after(limits.per_user, "user", user)
-            if wait is not None:
-                await deny(scope, receive, send, 429, "rate_limited",
-                           f"too many requests for this user; retry in {wait} s",
-                           retry_after=wait)  # fmt: skip
-                return
-        elif scope["type"] == "websocket" and not same_origin(scope, settings.cors_origins):
-            await deny(
-                scope, receive, send, 403, "forbidden_origin", "WebSocket from another origin"
-            )
-            return
-        scope[USER_KEY] = user
-        await self.app(scope, receive, send)
+            message = f"too many requests from this address; retry in {wait} s"
+            return Refusal(429, "rate_limited", message, wait)
+        if not await auth.enabled():
+            if websocket and not same_origin(scope, settings.cors_origins):
+                return Refusal(403, "forbidden_origin", "WebSocket from another origin")
+            return ""
+        token = bearer_token(scope)
+        from_cookie = token is None
+        if from_cookie:
+            token = cookie_token(scope)
+        user = await auth.user_for(token) if token else None
+        if user is None:
+            if not token:
+                return Refusal(401, "unauthorized",
+                               "this server needs an API token: send `Authorization: Bearer "
+                               "<token>`")  # fmt: skip
+            return Refusal(401, "unauthorized", "the API token is not valid (unknown or revoked)")
+        if from_cookie and websocket and not same_origin(scope, settings.cors_origins):
+            return Refusal(403, "forbidden_origin", "WebSocket from another origin")
+        wait = await limits.retry_after(limits.per_user, "user", user)
+        if wait is not None:
+            message = f"too many requests for this user; retry in {wait} s"
+            return Refusal(429, "rate_limited", message, wait)
+        return user
 
 
 async def deny(

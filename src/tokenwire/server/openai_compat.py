@@ -8,6 +8,7 @@ away (the connection closes) the generation and its upstream request are stopped
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -19,7 +20,7 @@ from starlette.routing import Route
 from tokenwire.events import Answer, Done, Error
 from tokenwire.hub.generation import StreamHandle
 from tokenwire.hub.hub import Hub, ModelNotFound, ShuttingDown, TooManyStreams
-from tokenwire.hub.log import LogFull
+from tokenwire.hub.log import LogFull, LogUnavailable
 from tokenwire.server.errors import ApiError, shutting_down, too_many_streams
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.streaming import (
@@ -37,6 +38,8 @@ ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _TIMEOUT_CODES = frozenset(
     {"upstream_connect_timeout", "upstream_first_token_timeout", "upstream_idle_timeout"}
 )
+
+logger = logging.getLogger("tokenwire.server")
 
 
 def _openai_error(status: int, code: str, message: str) -> JSONResponse:
@@ -125,6 +128,8 @@ def _streamed(
         try:
             async for events in read_stream(hub, handle.stream_id, 0, keepalive):
                 yield encoder.encode_events(events) if events else sse.KEEPALIVE
+        except LogUnavailable:  # Redis is down: the body ends without [DONE], as the client sees
+            logger.error("stream %s: the stream log is unreachable", handle.stream_id)
         finally:
             hub.stop_nowait(handle.stream_id)  # the one reader left: nobody will resume
 

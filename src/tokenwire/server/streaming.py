@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from tokenwire.events import Event
 from tokenwire.hub.hub import Hub
-from tokenwire.hub.log import StreamNotFound
+from tokenwire.hub.log import LogUnavailable, StreamNotFound
 from tokenwire.wire import ndjson, sse
 
 logger = logging.getLogger("tokenwire.server")
@@ -150,11 +150,14 @@ def stream_response(
     async def body() -> AsyncGenerator[bytes, None]:
         if fmt == "sse":
             yield sse.encode_retry(retry_ms)
-        async for events in read_stream(hub, stream_id, after, keepalive):
-            if events:
-                yield encode(events)
-            elif fmt == "sse":
-                yield sse.KEEPALIVE
+        try:
+            async for events in read_stream(hub, stream_id, after, keepalive):
+                if events:
+                    yield encode(events)
+                elif fmt == "sse":
+                    yield sse.KEEPALIVE
+        except LogUnavailable:  # Redis is down: end here; a resume gets a 503 until it is back
+            logger.error("stream %s: the stream log is unreachable; reader dropped", stream_id)
 
     media_type = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
     return EventStreamResponse(

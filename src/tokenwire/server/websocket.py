@@ -26,7 +26,7 @@ from tokenwire.hub.hub import (
     ShuttingDown,
     TooManyStreams,
 )
-from tokenwire.hub.log import LogFull, StreamNotFound
+from tokenwire.hub.log import LogFull, LogUnavailable, StreamNotFound
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import AppState, app_state, owner_of
 from tokenwire.server.streaming import read_stream
@@ -36,9 +36,11 @@ from tokenwire.server.validation import (
     parse_json_object,
     required_message,
 )
+from tokenwire.store.database import DatabaseUnavailable
 
 logger = logging.getLogger("tokenwire.server")
 
+_UNAVAILABLE = "a service tokenwire needs is unreachable; try again soon"
 _ERRORS: dict[type[Exception], tuple[str, str]] = {
     ModelNotFound: ("model_not_found", "no such model; see GET /api/models"),
     ConversationNotFound: ("conversation_not_found", "no such conversation"),
@@ -47,6 +49,8 @@ _ERRORS: dict[type[Exception], tuple[str, str]] = {
     StreamNotFound: ("stream_not_found", "no such stream: it never existed or has expired"),
     TooManyStreams: ("too_many_streams", "too many answers streaming; wait for one to finish"),
     ShuttingDown: ("shutting_down", "the server is shutting down; try again in a moment"),
+    LogUnavailable: ("unavailable", _UNAVAILABLE),
+    DatabaseUnavailable: ("unavailable", _UNAVAILABLE),
 }
 
 
@@ -139,8 +143,8 @@ class _Session:
                 for event in events:
                     prefix = start_head if event.seq == 1 else head
                     await self.send(prefix + event.json[1:])
-        except StreamNotFound:
-            await self.reject(ref, *_ERRORS[StreamNotFound])
+        except (StreamNotFound, LogUnavailable) as exc:  # unavailable: resume later
+            await self.reject(ref, *_ERRORS[type(exc)])
         except (WebSocketDisconnect, RuntimeError):  # the socket closed under us
             pass
 

@@ -83,10 +83,14 @@ class ConversationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def open(self) -> int:
-        """Apply migrations and mark answers a crash left ``streaming`` as ``interrupted``."""
+    async def open(self, *, recover: bool = True) -> int:
+        """Apply migrations and mark answers a crash left ``streaming`` as ``interrupted``.
+
+        ``recover=False`` when other processes share the database: their live answers are
+        ``streaming`` too, and producer leases decide which answers lost their process.
+        """
         await migrate(self.db)
-        return await self.mark_interrupted()
+        return await self.mark_interrupted() if recover else 0
 
     async def close(self) -> None:
         await self.db.close()
@@ -102,6 +106,36 @@ class ConversationStore:
             sql += f" AND stream_id IN ({', '.join('?' for _ in stream_ids)})"
             params.extend(stream_ids)
         return await self.db.execute(sql, params)
+
+    async def streaming_since(self, before: float) -> list[tuple[str, str]]:
+        """(message id, stream id) of the answers still ``streaming`` that began before then."""
+        rows = await self.db.fetchall(
+            "SELECT id, stream_id FROM messages WHERE status = 'streaming' AND created_at < ?",
+            (before,),
+        )
+        return [(row[0], row[1] or "") for row in rows]
+
+    async def streaming_streams(self, conversation_id: str) -> list[str]:
+        """The stream ids of the answers still ``streaming`` in a conversation."""
+        rows = await self.db.fetchall(
+            "SELECT stream_id FROM messages WHERE conversation_id = ? AND status = 'streaming'",
+            (conversation_id,),
+        )
+        return [row[0] for row in rows if row[0]]
+
+    async def interrupt_answer(
+        self, message_id: str, *, content: str, reasoning: str, usage: tuple[int, int] | None
+    ) -> bool:
+        """Store an answer whose process died, unless its own process stored an end meanwhile."""
+        prompt_tokens, completion_tokens = usage or (None, None)
+        changed = await self.db.execute(
+            "UPDATE messages SET content = ?, reasoning = ?, status = 'interrupted',"
+            " error_code = 'interrupted', error_message = ?, prompt_tokens = ?,"
+            " completion_tokens = ?, updated_at = ? WHERE id = ? AND status = 'streaming'",
+            (content, reasoning, "the server running this answer stopped", prompt_tokens,
+             completion_tokens, time.time(), message_id),
+        )  # fmt: skip
+        return changed > 0
 
     async def start_exchange(
         self,
@@ -173,10 +207,12 @@ class ConversationStore:
     ) -> None:
         error_code, error_message = error or (None, None)
         prompt_tokens, completion_tokens = usage or (None, None)
+        # Growing text never revives an answer that has ended (another process may have ended it).
+        only_live = " AND status = 'streaming'" if status == "streaming" else ""
         await self.db.execute(
             "UPDATE messages SET content = ?, reasoning = ?, status = ?, finish_reason = ?,"
             " error_code = ?, error_message = ?, prompt_tokens = ?, completion_tokens = ?,"
-            " updated_at = ? WHERE id = ?",
+            " updated_at = ? WHERE id = ?" + only_live,
             (content, reasoning, status, finish_reason, error_code, error_message,
              prompt_tokens, completion_tokens, time.time(), message_id),
         )  # fmt: skip

@@ -18,6 +18,10 @@ class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached or used right now."""
 
 
+class Conflict(RuntimeError):
+    """A write broke a uniqueness rule: someone else wrote the same row first."""
+
+
 class Database(Protocol):
     dialect: str
 
@@ -35,7 +39,8 @@ class Database(Protocol):
 
 
 def database_from_url(url: str) -> Database:
-    """Open the database a ``TOKENWIRE_DATABASE_URL`` names: ``sqlite:///path`` (or a bare path)."""
+    """Open the database a ``TOKENWIRE_DATABASE_URL`` names: ``sqlite:///path`` (or a bare path),
+    or ``postgresql://user:password@host/dbname``."""
     from tokenwire.store.sqlite import SQLiteDatabase
 
     if url.startswith("sqlite://"):
@@ -43,7 +48,9 @@ def database_from_url(url: str) -> Database:
         path = path.removeprefix("/") if path.startswith("//") else path
         return SQLiteDatabase(path or ":memory:")
     if url.startswith(("postgresql://", "postgres://")):
-        raise DatabaseUnavailable("PostgreSQL support is not built yet; use sqlite:///path")
+        from tokenwire.store.postgres import PostgresDatabase
+
+        return PostgresDatabase(url)
     if "://" in url:
         raise DatabaseUnavailable(f"unsupported database URL scheme: {url.split('://')[0]}")
     return SQLiteDatabase(url)

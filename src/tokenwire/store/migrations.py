@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import time
 
-from tokenwire.store.database import Database
+from tokenwire.store.database import Conflict, Database
+
+# Several processes may start at once: on PostgreSQL they take turns on this advisory lock; on
+# SQLite, BEGIN IMMEDIATE already does that. Each step records its name first, so a process that
+# lost the race fails on that record, rolls back, and moves on.
+_LOCK_KEY = 7_466_873_571
 
 M001_INITIAL = """
         CREATE TABLE conversations (
@@ -61,21 +66,27 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 async def migrate(db: Database) -> list[str]:
     """Apply the steps not yet applied; returns their names."""
-    await db.execute(
+    lock: list[tuple[str, tuple[object, ...]]] = (
+        [("SELECT pg_advisory_xact_lock(?)", (_LOCK_KEY,))] if db.dialect == "postgresql" else []
+    )
+    create = (
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
     )
+    await db.transaction([*lock, (create, ())])
     applied = {row[0] for row in await db.fetchall("SELECT name FROM schema_migrations")}
     done: list[str] = []
     for name, script in MIGRATIONS:
         if name in applied:
             continue
-        statements: list[tuple[str, tuple[object, ...]]] = [
-            (sql, ()) for sql in script.split(";") if sql.strip()
+        statements = [
+            *lock,
+            ("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, time.time())),
+            *((sql, ()) for sql in script.split(";") if sql.strip()),
         ]
-        statements.append(
-            ("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
-        )
-        await db.transaction(statements)
+        try:
+            await db.transaction(statements)
+        except Conflict:
+            continue  # another process applied it meanwhile
         done.append(name)
     return done

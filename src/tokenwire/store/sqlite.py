@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from tokenwire.store.database import DatabaseUnavailable, Params, Row
+from tokenwire.store.database import Conflict, DatabaseUnavailable, Params, Row
 
 T = TypeVar("T")
 
@@ -43,6 +43,10 @@ class SQLiteDatabase:
             return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         except sqlite3.OperationalError as exc:
             raise DatabaseUnavailable(f"sqlite: {exc}") from exc
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
+            raise Conflict(f"sqlite: {exc}") from exc
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         return await self._run(lambda c: c.execute(sql, params).rowcount)
