@@ -73,6 +73,7 @@ import orjson
 
 from tokenwire.events import Delta, Done, Reasoning, Usage
 from tokenwire.providers.base import GenerationParams, ProviderError, ProviderPayload
+from tokenwire.providers.http_transport import StreamingTransport
 from tokenwire.wire.sse import SSEDecoder
 
 __all__ = ["OpenAIProvider"]
@@ -193,11 +194,11 @@ class OpenAIProvider:
     def _get_client(self) -> httpx.AsyncClient:
         client = self._client
         if client is None:
+            # The streaming transport parses in C and batches what arrives together: the
+            # upstream read is the hot path of a relay (see bench/relay and docs/benchmarks.md).
             client = self._client = httpx.AsyncClient(
                 timeout=self._timeout,
-                limits=httpx.Limits(
-                    max_connections=1000, max_keepalive_connections=100, keepalive_expiry=30.0
-                ),
+                transport=StreamingTransport(max_idle_per_host=100, keepalive_expiry=30.0),
             )
         return client
 
