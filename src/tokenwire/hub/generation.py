@@ -16,7 +16,8 @@ from typing import Literal
 
 from tokenwire.events import Answer, Done, Error, Event, Payload, Start
 from tokenwire.hub.log import StreamLog
-from tokenwire.providers.base import GenerationParams, Provider, ProviderError
+from tokenwire.providers.base import GenerationParams, Provider, ProviderError, ProviderPayload
+from tokenwire.providers.batches import payload_batches
 from tokenwire.store.conversations import ConversationStore, MessageStatus
 
 logger = logging.getLogger("tokenwire.hub")
@@ -95,16 +96,14 @@ class Generation:
         final: Done | Error = Done("stop")
         next_persist = time.monotonic() + self.persist_interval
         try:
-            stream = self.provider.stream(self.messages, self.params)
+            # What the provider received together is appended together: one log write and one
+            # wake-up of each reader per batch (order kept, nothing dropped or doubled).
+            stream = payload_batches(self.provider, self.messages, self.params)
             async with contextlib.aclosing(stream):
-                async for payload in stream:
-                    if isinstance(payload, Done):
-                        final = payload
-                        break
-                    self.answer.add(payload)
-                    await self._append(payload)
-                    if self.seq >= self.max_events - 1:  # leave room for the terminal event
-                        final = Done("length")
+                async for batch in stream:
+                    ended = await self._append_batch(batch)
+                    if ended is not None:
+                        final = ended
                         break
                     if self.store is not None and time.monotonic() >= next_persist:
                         next_persist = time.monotonic() + self.persist_interval
@@ -127,6 +126,25 @@ class Generation:
         if self.stop_reason == "cancelled":
             return Done("cancelled")
         return Error("interrupted", "the server shut down during the answer", retryable=True)
+
+    async def _append_batch(self, batch: list[ProviderPayload]) -> Done | None:
+        """Number and append a batch up to its ``Done``; the final event if the stream ends."""
+        events: list[Event] = []
+        final: Done | None = None
+        add = self.answer.add
+        for payload in batch:
+            if isinstance(payload, Done):
+                final = payload
+                break
+            add(payload)
+            self.seq += 1
+            events.append(Event.make(self.seq, payload))
+            if self.seq >= self.max_events - 1:  # leave room for the terminal event
+                final = Done("length")
+                break
+        if events:
+            await self.log.append(self.handle.stream_id, events)
+        return final
 
     async def _append(self, payload: Payload) -> None:
         self.seq += 1
