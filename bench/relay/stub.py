@@ -99,7 +99,12 @@ class Pacer:
                 phase = tick % slots
                 keep = []
                 for paced in streams:
-                    if paced.slot == phase and not paced.step(data):
+                    try:
+                        if paced.slot == phase and not paced.step(data):
+                            continue
+                    except Exception:  # a reader that left: its transport refuses writes
+                        if not paced.done.done():
+                            paced.done.set_result(None)
                         continue
                     keep.append(paced)
                 streams[:] = keep
