@@ -1,4 +1,4 @@
-"""Processes of the benchmark: start one pinned to a core, wait for its port, read its CPU and memory.
+"""Benchmark processes: start one pinned to a core, wait for its port, read its CPU and memory.
 
 CPU time and resident memory are summed over the process and its descendants (LiteLLM's CLI
 runs its server in a child), from ``/proc/<pid>/stat`` and ``/proc/<pid>/status``.
@@ -6,6 +6,7 @@ runs its server in a child), from ``/proc/<pid>/stat`` and ``/proc/<pid>/status`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -55,10 +56,8 @@ def _tree(pid: int) -> list[int]:
     for p in pids:  # grows while iterating: a breadth-first walk
         for task in Path(f"/proc/{p}/task").glob("*"):
             children = task / "children"
-            try:
+            with contextlib.suppress(OSError):  # the thread or process has just ended
                 pids += [int(c) for c in children.read_text().split()]
-            except OSError:
-                pass
     return sorted(set(pids))
 
 

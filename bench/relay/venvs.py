@@ -1,4 +1,4 @@
-"""The contenders' virtualenvs under ``bench/.venvs/`` (gitignored), made once per requirements file.
+"""The contenders' virtualenvs under ``bench/.venvs/`` (gitignored), made once per requirements.
 
 A venv is rebuilt when its requirements file changes; the hash of the file is its stamp.
 """

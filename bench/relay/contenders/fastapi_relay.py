@@ -1,7 +1,7 @@
 """The relay people write by hand: FastAPI ``StreamingResponse`` over an ``httpx`` stream.
 
 Each upstream ``data:`` line is parsed and re-encoded as an SSE frame, as tutorials do.
-Run (in the bench venv): ``python -m bench.relay.contenders.fastapi_relay --port 8002 --upstream URL``
+Run (bench venv): ``python -m bench.relay.contenders.fastapi_relay --port 8002 --upstream URL``
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The same hand-written relay with ``sse-starlette``'s ``EventSourceResponse``.
 
-Run (in the bench venv): ``python -m bench.relay.contenders.sse_starlette_relay --port 8003 --upstream URL``
+Run (bench venv): ``python -m bench.relay.contenders.sse_starlette_relay --port 8003 --upstream U``
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""tokenwire as a relay: one ``openai`` model named ``bench`` in front of the stub, served by uvicorn.
+"""tokenwire as a relay: one ``openai`` model, ``bench``, in front of the stub, served by uvicorn.
 
 Run: ``python -m bench.relay.contenders.tokenwire_server --port 8001 --upstream http://127.0.0.1:9100``
 """
