@@ -226,11 +226,15 @@ def main() -> None:
             print(json.dumps(results["contenders"][-1])[:600], flush=True)
     finally:
         procs.stop(stub)
+    from bench.relay import compression
+
+    results["compression"] = compression.measure()
     if args.only and RESULTS.exists():  # merge a partial run into the last full one
         old = json.loads(RESULTS.read_text())
         fresh = {c["name"]: c for c in results["contenders"]}
         old["contenders"] = [fresh.pop(c["name"], c) for c in old["contenders"]]
         old["contenders"] += fresh.values()
+        old["compression"] = results["compression"]
         results = old
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(f"[bench] results in {RESULTS}", flush=True)

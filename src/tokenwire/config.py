@@ -65,6 +65,7 @@ class Settings:
     stream_retention_seconds: float = 600.0
     max_streams: int = 10_000
     max_events_per_stream: int = 100_000
+    stream_gzip: bool = False  # gzip SSE/NDJSON for clients that accept it, flushed per write
 
     def model_ids(self) -> list[str]:
         return [m.id for m in self.models]

@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from tokenwire.hub.hub import ConversationBusy, ConversationNotFound, ModelNotFound
 from tokenwire.hub.log import LogFull, StreamNotFound
+from tokenwire.server.compression import wants_gzip
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.streaming import STREAM_HEADERS, negotiate, stream_response
@@ -60,6 +61,7 @@ async def chat(request: Request) -> Response:
     return stream_response(
         state.hub, handle.stream_id, 0, negotiate(request),
         keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
+        gzip=wants_gzip(request, state.settings.stream_gzip),
         headers={
             "X-Stream-Id": handle.stream_id,
             "X-Conversation-Id": handle.conversation_id,
@@ -82,6 +84,7 @@ async def read_stream(request: Request) -> Response:
     return stream_response(
         state.hub, stream_id, after, negotiate(request),
         keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
+        gzip=wants_gzip(request, state.settings.stream_gzip),
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from tokenwire.events import Event
 from tokenwire.hub.hub import Hub
 from tokenwire.hub.log import StreamNotFound
+from tokenwire.server.compression import GZIP_HEADERS, gzip_stream
 from tokenwire.wire import ndjson, sse
 
 StreamFormat = Literal["sse", "ndjson"]
@@ -110,8 +111,9 @@ def stream_response(
     keepalive: float,
     retry_ms: int,
     headers: dict[str, str] | None = None,
+    gzip: bool = False,
 ) -> EventStreamResponse:
-    """The response for one reader of a stream, as SSE or NDJSON."""
+    """The response for one reader of a stream, as SSE or NDJSON; gzipped when ``gzip``."""
 
     encode = sse.encode_events if fmt == "sse" else ndjson.encode_events
 
@@ -125,6 +127,9 @@ def stream_response(
                 yield sse.KEEPALIVE
 
     media_type = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
-    return EventStreamResponse(
-        body(), media_type=media_type, headers={**STREAM_HEADERS, **(headers or {})}
-    )
+    all_headers = {**STREAM_HEADERS, **(headers or {})}
+    if gzip:
+        return EventStreamResponse(
+            gzip_stream(body()), media_type=media_type, headers={**all_headers, **GZIP_HEADERS}
+        )
+    return EventStreamResponse(body(), media_type=media_type, headers=all_headers)
