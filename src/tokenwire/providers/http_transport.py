@@ -24,7 +24,11 @@ from typing import Any
 import httptools
 import httpx
 
-__all__ = ["StreamingTransport"]
+__all__ = ["BODY_EXTENSION", "StreamingTransport"]
+
+# The response extension holding the body stream itself, for a reader that wants to skip httpx's
+# per-read wrapping; closing the response still closes it.
+BODY_EXTENSION = "tokenwire.body"
 
 _HIGH_WATER = 1 << 20  # bytes buffered before the socket stops being read
 _NO_BODY_STATUS = frozenset({204, 304})
@@ -227,9 +231,10 @@ class StreamingTransport(httpx.AsyncBaseTransport):
         except BaseException:
             conn.close()
             raise
+        stream = _Body(conn, self)
         return httpx.Response(
-            conn.status, headers=conn.headers, stream=_Body(conn, self),
-            extensions={"http_version": b"HTTP/1.1"},
+            conn.status, headers=conn.headers, stream=stream,
+            extensions={"http_version": b"HTTP/1.1", BODY_EXTENSION: stream},
         )  # fmt: skip
 
     def _pooled(self, key: tuple[str, str, int]) -> _Connection | None:
