@@ -223,7 +223,7 @@ def main() -> None:
             finally:
                 if relay is not None:
                     procs.stop(relay)
-            print(json.dumps(results["contenders"][-1])[:600], flush=True)
+            print(json.dumps(results["contenders"][-1]), flush=True)
     finally:
         procs.stop(stub)
     from bench.relay import compression

@@ -71,7 +71,7 @@ from typing import Any, Final, cast
 import httpx
 import orjson
 
-from tokenwire.events import Delta, Done, Reasoning, Usage
+from tokenwire.events import Delta, Done, Reasoning, Usage, tight
 from tokenwire.providers.base import GenerationParams, ProviderError, ProviderPayload
 from tokenwire.providers.http_transport import BODY_EXTENSION, StreamingTransport
 from tokenwire.wire.sse import SSEDecoder
@@ -249,7 +249,7 @@ class OpenAIProvider:
         one wake-up of each reader instead of one per chunk.
         """
         try:
-            content = orjson.dumps(self._request_body(messages, params))
+            content = tight(orjson.dumps(self._request_body(messages, params)))
         except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
             raise self._error(
                 "invalid_request", f"cannot encode the request: {exc}", False
