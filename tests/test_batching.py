@@ -148,3 +148,16 @@ def test_text_events_encode_exactly_as_the_generic_path(text: str, seq: int) -> 
     for payload in (Delta(text), Reasoning(text)):
         expected = orjson.dumps({"type": payload.type, "seq": seq, "text": text})
         assert Event.make(seq, payload).json == expected
+
+
+@given(st.text(), st.text(min_size=1, max_size=20), st.booleans())
+def test_openai_text_chunks_encode_exactly_as_the_generic_path(
+    text: str, model: str, usage: bool
+) -> None:
+    from tokenwire.wire.openai import ChunkEncoder
+
+    fast = ChunkEncoder("chatcmpl-%s", model, 1, usage)
+    fast.encode(Event.make(1, Delta("first")))  # the role has gone out: the fast path applies
+    generic = ChunkEncoder("chatcmpl-%s", model, 1, usage)
+    generic._role_sent = True
+    assert fast.encode(Event.make(2, Delta(text))) == generic._chunk({"content": text})
