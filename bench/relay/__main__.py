@@ -70,7 +70,7 @@ class Plan:
     ttft_requests: int
 
 
-FULL = Plan(100, 1000, 10.0, (100, 1000), 10_000, 20)
+FULL = Plan(100, 1000, 8.0, (100, 1000), 10_000, 20)
 QUICK = Plan(50, 400, 3.0, (100, 1000), 1_000, 10)
 
 
@@ -149,8 +149,10 @@ def measure(c: Contender, plan: Plan, pid: int | None) -> dict[str, Any]:
     for n in plan.paced_counts:
         chunks = int(50 * plan.paced_seconds)
         c0 = cpu()
+        # A relay that needs more than twice the time is saturated: what it delivered by then
+        # is reported, not waited for.
         r = run(["--streams", str(n), "--chunks", str(chunks), "--rate", "50"],
-                plan.paced_seconds + 90)  # fmt: skip
+                plan.paced_seconds * 2 + 20)  # fmt: skip
         r["cpu_share"] = (cpu() - c0) / r["elapsed"] if pid else None
         out[f"paced_{n}"] = r
     return out
@@ -163,7 +165,7 @@ def idle(c: Contender, plan: Plan, pid: int) -> dict[str, Any]:
     argv = [
         "taskset", "-c", str(LOAD_CORE), sys.executable, "-m", "bench.relay.loadgen",
         "--port", str(c.port), "--path", c.path, "--streams", str(plan.idle_streams), "--idle",
-        "--deadline", "240",
+        "--deadline", "120",
     ]  # fmt: skip
     proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             env=_env(None))  # fmt: skip

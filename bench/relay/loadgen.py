@@ -154,9 +154,16 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     # Paced streams start spread over one period, as real readers would.
     spread = (1.0 / args.rate) if args.rate > 0 else 0.0
     opening = [asyncio.create_task(one(spread * i / args.streams)) for i in range(args.streams)]
-    await asyncio.gather(*opening)
+    # Bounded: a relay that stops accepting must not hang the benchmark.
+    _, stuck = await asyncio.wait(opening, timeout=args.deadline)
+    for task in stuck:
+        task.cancel()
     if args.idle:
-        await asyncio.wait([s.first for s in streams], timeout=args.deadline)
+        firsts = [s.first for s in streams if not s.first.done()]
+        if firsts:
+            await asyncio.wait(
+                firsts, timeout=max(1.0, args.deadline - (time.monotonic() - started))
+            )
         opened = sum(1 for s in streams if s.events)
         print(json.dumps({"ready": opened}), flush=True)
         await loop.run_in_executor(None, sys.stdin.readline)
