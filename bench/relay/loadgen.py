@@ -103,7 +103,8 @@ class Stream(asyncio.Protocol):
         if found:
             if self.events == 0:
                 totals.ttft.append(t - self.sent_us)
-                self.first.set_result(None)
+                if not self.first.done():  # cancelled when the opening ran out of time
+                    self.first.set_result(None)
             self.events += found
             totals.events += found
 
@@ -145,7 +146,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 totals.failed += 1
                 return
             if args.idle:
-                await stream.first  # hold the connection slot until the stream is open
+                # Hold the connection slot until the stream is open (shielded: a cancelled
+                # opening must not cancel the future that data_received resolves).
+                await asyncio.shield(stream.first)
             elif args.sequential:
                 await stream.closed  # one stream at a time: time to first token unloaded
 
