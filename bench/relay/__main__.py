@@ -143,9 +143,6 @@ def measure(c: Contender, plan: Plan, pid: int | None) -> dict[str, Any]:
         nd = run(["--streams", "10", "--chunks", "1000"], 120, accept="application/x-ndjson")
         out["ndjson_bytes_per_event"] = nd["bytes"] / max(1, nd["events"])
 
-    if pid:
-        out["idle"] = idle(c, plan, pid)
-
     for n in plan.paced_counts:
         chunks = int(50 * plan.paced_seconds)
         c0 = cpu()
@@ -155,6 +152,8 @@ def measure(c: Contender, plan: Plan, pid: int | None) -> dict[str, Any]:
                 plan.paced_seconds * 2 + 20)  # fmt: skip
         r["cpu_share"] = (cpu() - c0) / r["elapsed"] if pid else None
         out[f"paced_{n}"] = r
+    if pid:  # last: closing thousands of streams keeps a relay busy for a while
+        out["idle"] = idle(c, plan, pid)
     return out
 
 
@@ -177,7 +176,6 @@ def idle(c: Contender, plan: Plan, pid: int) -> dict[str, Any]:
     proc.stdin.flush()
     proc.communicate(timeout=120)
     opened = ready["ready"]
-    time.sleep(3.0)  # let the relay close its upstream connections before the next phase
     return {
         "opened": opened,
         "rss_before": before,
