@@ -20,6 +20,7 @@ def _bar(ax: Any, labels: list[str], values: list[float], title: str, unit: str)
     colors = ["#d95f02" if "tokenwire" in label else "#7570b3" for label in labels]
     bars = ax.barh(labels, values, color=colors)
     ax.set_xscale("log")
+    ax.set_xlim(right=max(values) * 5)  # room for the value labels
     ax.set_title(title)
     ax.set_xlabel(unit)
     ax.invert_yaxis()

@@ -3,7 +3,7 @@
 A compressor holds bytes back until its buffer fills, which would hold events back too; here each
 body chunk (one batch of events) is followed by ``Z_SYNC_FLUSH``, so everything written so far
 reaches the client at once while the dictionary still spans the whole stream. On token-sized
-events that saves 60-90 % of the bytes for about 10-15 us of CPU per write (docs/benchmarks.md).
+events that saves 60-90 % of the bytes for about 5-15 us of CPU per write (docs/benchmarks.md).
 
 Off unless the ``stream_gzip`` setting is true *and* the request's ``Accept-Encoding`` allows gzip.
 WebSocket needs nothing here: uvicorn negotiates permessage-deflate when the client offers it.
