@@ -34,7 +34,8 @@ def _num(value: Any, digits: int = 1) -> str:
 def _ratio(value: Any, reference: Any) -> str:
     if not value or not reference:
         return "–"
-    return f"{value / reference:.2g}×"
+    ratio = value / reference
+    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.2g}×"
 
 
 def _paced(c: dict[str, Any], n: int) -> dict[str, Any]:
