@@ -6,7 +6,7 @@ PYTHON ?= python3
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: setup services run test check pytest clean
+.PHONY: setup services run test check pytest clean bench-relay
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ check: setup
 
 pytest: setup services
 	$(BIN)/python -m pytest -q
+
+# Not part of `make test`: about 15 minutes on 2 cores (ARGS=--quick: about 5); results and plots
+# in docs/benchmarks.md. The contenders' venvs go to bench/.venvs/ on first use.
+bench-relay: setup
+	$(BIN)/python -m bench.relay $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

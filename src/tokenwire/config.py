@@ -90,6 +90,7 @@ class Settings:
     send_timeout_seconds: float = 30.0
     # On SIGTERM, running generations get this long to finish before they end as interrupted.
     shutdown_grace_seconds: float = 10.0
+    stream_gzip: bool = False  # gzip SSE/NDJSON for clients that accept it, flushed per write
 
     def model_ids(self) -> list[str]:
         return [m.id for m in self.models]

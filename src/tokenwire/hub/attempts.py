@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 from tokenwire.providers.base import GenerationParams, Provider, ProviderError, ProviderPayload
+from tokenwire.providers.batches import payload_batches
 
 logger = logging.getLogger("tokenwire.hub")
 
@@ -53,8 +54,9 @@ async def stream_with_retries(
     *,
     on_retry: Callable[[Provider, ProviderError], None] = lambda p, e: None,
     on_fallback: Callable[[Provider, Provider], None] = lambda a, b: None,
-) -> AsyncGenerator[ProviderPayload, None]:
-    """The payloads of the first candidate that gets going; its failure after that is raised."""
+) -> AsyncGenerator[list[ProviderPayload], None]:
+    """The payload batches of the first candidate that gets going; its failure after that is
+    raised."""
     assert candidates
     last: ProviderError | None = None
     for index, candidate in enumerate(candidates):
@@ -63,12 +65,12 @@ async def stream_with_retries(
         started = False
         deadline = time.monotonic() + candidate.policy.deadline
         for attempt in range(candidate.policy.max_retries + 1):
-            stream = candidate.provider.stream(messages, params)
+            stream = payload_batches(candidate.provider, messages, params)
             try:
                 async with contextlib.aclosing(stream):
-                    async for payload in stream:
+                    async for batch in stream:
                         started = True
-                        yield payload
+                        yield batch
                 return
             except ProviderError as exc:
                 if started or not exc.retryable:

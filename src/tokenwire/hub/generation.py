@@ -19,7 +19,7 @@ from tokenwire.events import Answer, Delta, Done, Error, Event, Payload, Reasoni
 from tokenwire.hub.attempts import DEFAULT_POLICY, Candidate, RetryPolicy, stream_with_retries
 from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog
 from tokenwire.metrics import Metrics
-from tokenwire.providers.base import GenerationParams, Provider, ProviderError
+from tokenwire.providers.base import GenerationParams, Provider, ProviderError, ProviderPayload
 from tokenwire.store.conversations import ConversationStore, MessageStatus
 
 logger = logging.getLogger("tokenwire.hub")
@@ -109,24 +109,19 @@ class Generation:
         final: Done | Error = Done("stop")
         next_persist = time.monotonic() + self.persist_interval
         try:
+            # What the provider received together is appended together: one log write and one
+            # wake-up of each reader per batch (order kept, nothing dropped or doubled).
             stream = stream_with_retries(
                 self.candidates, self.messages, self.params,
                 on_retry=self._retried, on_fallback=self._fell_back,
             )  # fmt: skip
             async with contextlib.aclosing(stream):
-                async for payload in stream:
-                    if isinstance(payload, Done):
-                        final = payload
-                        break
-                    if self.first_token is None and isinstance(payload, Delta | Reasoning):
-                        self.first_token = time.monotonic()
-                        self.metrics.time_to_first_token.observe(
-                            self.first_token - self.began, model=self.handle.model
-                        )
-                    self.answer.add(payload)
-                    await self._append(payload)
-                    if self.seq >= self.max_events - 1:  # leave room for the terminal event
-                        final = Done("length")
+                async for batch in stream:
+                    if self.first_token is None:
+                        self._note_first_token(batch)
+                    ended = await self._append_batch(batch)
+                    if ended is not None:
+                        final = ended
                         break
                     if self.store is not None and time.monotonic() >= next_persist:
                         next_persist = time.monotonic() + self.persist_interval
@@ -157,6 +152,13 @@ class Generation:
         self._finishing = True
         await self._finish(final)
 
+    def _note_first_token(self, batch: list[ProviderPayload]) -> None:
+        if any(isinstance(p, Delta | Reasoning) for p in batch):
+            self.first_token = time.monotonic()
+            self.metrics.time_to_first_token.observe(
+                self.first_token - self.began, model=self.handle.model
+            )
+
     def _retried(self, provider: Provider, error: ProviderError) -> None:
         self.metrics.upstream_retries.inc(model=provider.id, code=error.code)
 
@@ -170,6 +172,25 @@ class Generation:
         if self.stop_reason == "cancelled":
             return Done("cancelled")
         return Error("interrupted", "the server shut down during the answer", retryable=True)
+
+    async def _append_batch(self, batch: list[ProviderPayload]) -> Done | None:
+        """Number and append a batch up to its ``Done``; the final event if the stream ends."""
+        events: list[Event] = []
+        final: Done | None = None
+        add = self.answer.add
+        for payload in batch:
+            if isinstance(payload, Done):
+                final = payload
+                break
+            add(payload)
+            self.seq += 1
+            events.append(Event.make(self.seq, payload))
+            if self.seq >= self.max_events - 1:  # leave room for the terminal event
+                final = Done("length")
+                break
+        if events:
+            await self.log.append(self.handle.stream_id, events)
+        return final
 
     async def _append(self, payload: Payload) -> None:
         self.seq += 1

@@ -74,8 +74,9 @@ from typing import Any, Final, cast
 import httpx
 import orjson
 
-from tokenwire.events import Delta, Done, Reasoning, Usage
+from tokenwire.events import Delta, Done, Reasoning, Usage, tight
 from tokenwire.providers.base import GenerationParams, ProviderError, ProviderPayload
+from tokenwire.providers.http_transport import BODY_EXTENSION, StreamingTransport
 from tokenwire.wire.sse import SSEDecoder
 
 __all__ = ["OpenAIProvider"]
@@ -196,11 +197,11 @@ class OpenAIProvider:
     def _get_client(self) -> httpx.AsyncClient:
         client = self._client
         if client is None:
+            # The streaming transport parses in C and batches what arrives together: the
+            # upstream read is the hot path of a relay (see bench/relay and docs/benchmarks.md).
             client = self._client = httpx.AsyncClient(
                 timeout=self._timeout,
-                limits=httpx.Limits(
-                    max_connections=1000, max_keepalive_connections=100, keepalive_expiry=30.0
-                ),
+                transport=StreamingTransport(max_idle_per_host=100, keepalive_expiry=30.0),
             )
         return client
 
@@ -236,8 +237,22 @@ class OpenAIProvider:
         self, messages: list[dict[str, str]], params: GenerationParams
     ) -> AsyncGenerator[ProviderPayload, None]:
         """Stream one answer; see the module docstring for the rules and the error codes."""
+        batches = self.stream_batches(messages, params)
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                for payload in batch:
+                    yield payload
+
+    async def stream_batches(
+        self, messages: list[dict[str, str]], params: GenerationParams
+    ) -> AsyncGenerator[list[ProviderPayload], None]:
+        """``stream``, as the payloads of each upstream read together (never an empty list).
+
+        The hub appends a batch to the log as one write, so a burst of upstream chunks costs
+        one wake-up of each reader instead of one per chunk.
+        """
         try:
-            content = orjson.dumps(self._request_body(messages, params))
+            content = tight(orjson.dumps(self._request_body(messages, params)))
         except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
             raise self._error(
                 "invalid_request", f"cannot encode the request: {exc}", False
@@ -264,15 +279,14 @@ class OpenAIProvider:
             if status < 200 or status > 299:
                 raise await self._http_error(response)
             if response.headers.get("content-type", "").startswith("application/json"):
-                async for payload in self._json_answer(response, deadline):
-                    yield payload
+                yield [payload async for payload in self._json_answer(response, deadline)]
                 return
 
             # The per-chunk path: keep it lean. asyncio.timeout around each read would cost about
             # 5 us per read (a timer scheduled and cancelled every time); the watchdog keeps one
             # timer per stream and moves a float per read instead.
             feed = SSEDecoder().feed
-            chunks = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+            chunks = _body_chunks(response)
             next_chunk = chunks.__anext__
             current_task = asyncio.current_task
             loads = orjson.loads
@@ -308,66 +322,80 @@ class OpenAIProvider:
                     raise  # cancelled by the consumer
                 watchdog.armed = False
 
-                for sse in feed(chunk):
-                    data = sse.data
-                    if sse.event != "message":
-                        if sse.event == "error":
-                            raise self._stream_error(_loads_or_text(data))
-                        continue  # pings and other named events are not chunks
-                    if data == "[DONE]":
-                        if usage is not None:
-                            yield usage
-                        yield _DONE_LENGTH if finish == "length" else _DONE_STOP
-                        # Read to the end (normally the next bytes, often already here) so the
-                        # connection goes back to the pool instead of being closed.
-                        watchdog.close()
-                        with contextlib.suppress(TimeoutError, httpx.HTTPError):
-                            async with asyncio.timeout(_DRAIN_TIMEOUT):
-                                async for _ in chunks:
-                                    pass
-                        return
-                    try:
-                        obj = loads(data)
-                    except orjson.JSONDecodeError:
-                        raise self._malformed("a data line is not JSON", data) from None
-                    if type(obj) is not dict:
-                        raise self._malformed("a chunk is not a JSON object", data)
-                    error = obj.get("error")
-                    if error is not None:
-                        raise self._stream_error(error)
-                    choices = obj.get("choices")
-                    raw_usage = obj.get("usage")
-                    if choices:
+                out: list[ProviderPayload] = []
+                ended = False  # [DONE] seen
+                try:
+                    for sse in feed(chunk):
+                        data = sse.data
+                        if sse.event != "message":
+                            if sse.event == "error":
+                                raise self._stream_error(_loads_or_text(data))
+                            continue  # pings and other named events are not chunks
+                        if data == "[DONE]":
+                            if usage is not None:
+                                out.append(usage)
+                            out.append(_DONE_LENGTH if finish == "length" else _DONE_STOP)
+                            ended = True
+                            break
                         try:
-                            choice = choices[0]
-                            delta = choice.get("delta")
-                            if delta:
-                                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                                text = delta.get("content")
-                            else:
-                                reasoning = text = None
-                            reason = choice.get("finish_reason")
-                        except (AttributeError, IndexError, KeyError, TypeError):
-                            raise self._malformed("a chunk has no valid choice", data) from None
-                        if reasoning:
-                            if type(reasoning) is not str:
-                                raise self._malformed("reasoning is not a string", data)
-                            started = True
-                            yield Reasoning(reasoning)
-                        if text:
-                            if type(text) is not str:
-                                raise self._malformed("content is not a string", data)
-                            started = True
-                            yield Delta(text)
-                        if reason:
-                            finish = reason if type(reason) is str else "stop"
-                            started = True
-                    elif choices is None and raw_usage is None:
-                        if obj.get("object") == "error":  # vLLM's bare error object
-                            raise self._stream_error(obj)
-                        raise self._malformed("a chunk has neither choices nor usage", data)
-                    if raw_usage is not None:
-                        usage = self._usage(raw_usage, data)
+                            obj = loads(data)
+                        except orjson.JSONDecodeError:
+                            raise self._malformed("a data line is not JSON", data) from None
+                        if type(obj) is not dict:
+                            raise self._malformed("a chunk is not a JSON object", data)
+                        error = obj.get("error")
+                        if error is not None:
+                            raise self._stream_error(error)
+                        choices = obj.get("choices")
+                        raw_usage = obj.get("usage")
+                        if choices:
+                            try:
+                                choice = choices[0]
+                                delta = choice.get("delta")
+                                if delta:
+                                    reasoning = delta.get("reasoning_content") or delta.get(
+                                        "reasoning"
+                                    )
+                                    text = delta.get("content")
+                                else:
+                                    reasoning = text = None
+                                reason = choice.get("finish_reason")
+                            except (AttributeError, IndexError, KeyError, TypeError):
+                                raise self._malformed("a chunk has no valid choice", data) from None
+                            if reasoning:
+                                if type(reasoning) is not str:
+                                    raise self._malformed("reasoning is not a string", data)
+                                started = True
+                                out.append(Reasoning(reasoning))
+                            if text:
+                                if type(text) is not str:
+                                    raise self._malformed("content is not a string", data)
+                                started = True
+                                out.append(Delta(text))
+                            if reason:
+                                finish = reason if type(reason) is str else "stop"
+                                started = True
+                        elif choices is None and raw_usage is None:
+                            if obj.get("object") == "error":  # vLLM's bare error object
+                                raise self._stream_error(obj)
+                            raise self._malformed("a chunk has neither choices nor usage", data)
+                        if raw_usage is not None:
+                            usage = self._usage(raw_usage, data)
+                except ProviderError:
+                    if out:  # what came before the failure was received: it is part of the answer
+                        yield out
+                    raise
+                if out:
+                    yield out
+                if ended:
+                    # Read to the end (normally the next bytes, often already here) so the
+                    # connection goes back to the pool instead of being closed.
+                    watchdog.close()
+                    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+                        async with asyncio.timeout(_DRAIN_TIMEOUT):
+                            async for _ in chunks:
+                                pass
+                    return
 
             if finish is None:
                 raise self._error(
@@ -375,9 +403,10 @@ class OpenAIProvider:
                     "the upstream ended the stream without [DONE] or a finish reason",
                     True,
                 )
-            if usage is not None:
-                yield usage
-            yield _DONE_LENGTH if finish == "length" else _DONE_STOP
+            yield [
+                *([] if usage is None else [usage]),
+                _DONE_LENGTH if finish == "length" else _DONE_STOP,
+            ]
         finally:
             if watchdog is not None:
                 watchdog.close()
@@ -523,6 +552,15 @@ class OpenAIProvider:
         if isinstance(exc, httpx.DecodingError):
             return self._error("upstream_malformed", f"cannot decode the body: {why}", False)
         return self._error("upstream_reset", f"the connection to {where} broke: {why}", True)
+
+
+def _body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    """The body as it arrives. From our own transport, read directly when it is not encoded:
+    httpx's layers (a context manager, a decoder and a chunker per read) cost about 4 us a read."""
+    body = response.extensions.get(BODY_EXTENSION)
+    if body is not None and response.headers.get("content-encoding", "identity") == "identity":
+        return cast("AsyncGenerator[bytes, None]", body.__aiter__())
+    return cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
 
 
 class _Watchdog:

@@ -14,6 +14,7 @@ from tokenwire.hub.hub import (
     TooManyStreams,
 )
 from tokenwire.hub.log import LogFull, StreamNotFound
+from tokenwire.server.compression import wants_gzip
 from tokenwire.server.errors import ApiError, shutting_down, too_many_streams
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.streaming import STREAM_HEADERS, negotiate, stream_response
@@ -76,6 +77,7 @@ async def chat(request: Request) -> Response:
         state.hub, handle.stream_id, 0, negotiate(request),
         keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
         send_timeout=state.settings.send_timeout_seconds or None,
+        gzip=wants_gzip(request, state.settings.stream_gzip),
         headers={
             "X-Stream-Id": handle.stream_id,
             "X-Conversation-Id": handle.conversation_id,
@@ -99,6 +101,7 @@ async def read_stream(request: Request) -> Response:
         state.hub, stream_id, after, negotiate(request),
         keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
         send_timeout=state.settings.send_timeout_seconds or None,
+        gzip=wants_gzip(request, state.settings.stream_gzip),
     )  # fmt: skip
 
 

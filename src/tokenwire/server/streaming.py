@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 from tokenwire.events import Event
 from tokenwire.hub.hub import Hub
 from tokenwire.hub.log import LogUnavailable, StreamNotFound
+from tokenwire.server.compression import GZIP_HEADERS, gzip_stream
 from tokenwire.wire import ndjson, sse
 
 logger = logging.getLogger("tokenwire.server")
@@ -142,8 +143,9 @@ def stream_response(
     retry_ms: int,
     headers: dict[str, str] | None = None,
     send_timeout: float | None = None,
+    gzip: bool = False,
 ) -> EventStreamResponse:
-    """The response for one reader of a stream, as SSE or NDJSON."""
+    """The response for one reader of a stream, as SSE or NDJSON; gzipped when ``gzip``."""
 
     encode = sse.encode_events if fmt == "sse" else ndjson.encode_events
 
@@ -160,7 +162,11 @@ def stream_response(
             logger.error("stream %s: the stream log is unreachable; reader dropped", stream_id)
 
     media_type = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
+    all_headers = {**STREAM_HEADERS, **(headers or {})}
+    chunks = body()
+    if gzip:
+        chunks, all_headers = gzip_stream(chunks), {**all_headers, **GZIP_HEADERS}
     return EventStreamResponse(
-        body(), media_type=media_type, headers={**STREAM_HEADERS, **(headers or {})},
-        send_timeout=send_timeout, on_drop=lambda: hub.metrics.dropped_readers.inc(),
+        chunks, media_type=media_type, headers=all_headers, send_timeout=send_timeout,
+        on_drop=lambda: hub.metrics.dropped_readers.inc(),
     )  # fmt: skip
