@@ -7,6 +7,7 @@ included, not the raw bytes the program wrote.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,17 +46,25 @@ class Pane:
             pytest.fail("tmux is not installed: run scripts/setup-services")
         self._socket = f"tw-{uuid.uuid4().hex[:12]}"
         config = tmp_path / "tmux.conf"
-        config.write_text("set -g remain-on-exit on\nset -g history-limit 100000\n")
+        config.write_text(f"set -g history-limit 100000\nset -g default-size {width}x{height}\n")
+        # The shell records the exit status and keeps the pane open for reading. (tmux's own
+        # remain-on-exit sometimes leaves the dead command unreaped, its status unknown.) It
+        # traps Ctrl-C so as to outlive it; the command, not inheriting a trap, gets it as usual.
+        self._status = tmp_path / f"exit-status-{self._socket}"
+        script = f'trap : INT; "$@"; echo $? > {self._status}; exec sleep 3600'
+        wrapped = ["exec", "sh", "-c", script, "sh", *command]
         env = base_env(tmp_path)
+        self._env = {k: v for k, v in env.items() if k not in ("LINES", "COLUMNS")}
         env_args = [arg for key in ("PYTHONPATH", "XDG_DATA_HOME", "OPENAI_API_KEY", "TERM")
                     for arg in ("-e", f"{key}={env[key]}")]  # fmt: skip
         self._tmux("-f", str(config), "new-session", "-d", "-x", str(width), "-y", str(height),
-                   *env_args, "-s", "t", subprocess.list2cmdline(command))  # fmt: skip
+                   *env_args, "-s", "t", shlex.join(wrapped))  # fmt: skip
 
     def _tmux(self, *args: str) -> str:
-        result = subprocess.run(
-            ["tmux", "-L", self._socket, *args], capture_output=True, text=True, check=True
-        )
+        # The server's environment is the first client's; C-level LINES and COLUMNS that some
+        # library set in this process (not in os.environ) must not reach the command.
+        result = subprocess.run(["tmux", "-L", self._socket, *args], capture_output=True,
+                                text=True, check=True, env=self._env)  # fmt: skip
         return result.stdout
 
     def screen(self, *, history: bool = False, colours: bool = False) -> str:
@@ -74,7 +83,11 @@ class Pane:
         self._tmux("send-keys", "-t", "t", "-l", text)
 
     def wait_for(
-        self, condition: str | Callable[[str], bool], *, timeout: float = 60.0, history: bool = False
+        self,
+        condition: str | Callable[[str], bool],
+        *,
+        timeout: float = 60.0,
+        history: bool = False,
     ) -> str:
         check = condition if callable(condition) else (lambda s: condition in s)
         deadline = time.monotonic() + timeout
@@ -90,9 +103,8 @@ class Pane:
         """Wait for the command to end; its exit status."""
         deadline = time.monotonic() + timeout
         while True:
-            state = self._tmux("display", "-p", "-t", "t", "#{pane_dead}:#{pane_dead_status}")
-            dead, _, status = state.strip().partition(":")
-            if dead == "1":
+            status = self._status.read_text() if self._status.exists() else ""
+            if status.endswith("\n"):
                 return int(status)
             if time.monotonic() > deadline:
                 raise AssertionError(f"the command did not end; screen:\n{self.screen()}")

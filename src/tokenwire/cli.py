@@ -49,7 +49,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, log_level
 
 
 _remote = [
-    click.option("--url", envvar="TOKENWIRE_URL", help="A tokenwire server; default: run in-process."),
+    click.option("--url", envvar="TOKENWIRE_URL", help="A tokenwire server (default: in-process)."),
     click.option("--token", envvar="TOKENWIRE_TOKEN", help="Sent as Authorization: Bearer."),
     click.option("--config", "config_file", type=click.Path(dir_okay=False),
                   help="A tokenwire.toml, when running in-process."),
@@ -65,8 +65,9 @@ def _target_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @main.command()
 @click.argument("message", nargs=-1)
-@click.option("-c", "--continue", "continue_last", is_flag=True,
-              help="Continue the latest conversation.")
+@click.option(
+    "-c", "--continue", "continue_last", is_flag=True, help="Continue the latest conversation."
+)
 @click.option("--cid", "conversation_id", help="Continue this conversation.")
 @click.option("-m", "--model", help="A configured model id; default: the first.")
 @_target_options

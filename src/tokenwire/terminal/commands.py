@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ def chat(
 ) -> int:
     """Ask ``message`` (or, when None, open the interactive prompt); returns the exit code."""
     rich_output = sys.stdout.isatty() and not plain
+    if rich_output:
+        _trust_the_terminal_size()
     console = Console(highlight=False)
     notices = console if rich_output else Console(stderr=True, highlight=False)
 
@@ -82,6 +85,13 @@ def history(target: Target, conversation_id: str | None, *, limit: int, plain: b
                 print_conversation(console, conversation, rich=rich_output)
 
     _run(run())
+
+
+def _trust_the_terminal_size() -> None:
+    # rich prefers LINES and COLUMNS to the terminal's own size; exported, they are often stale,
+    # and a live region taller than the real screen leaves copies of itself in the scrollback.
+    for name in ("LINES", "COLUMNS"):
+        os.environ.pop(name, None)
 
 
 async def _last_conversation(client: AsyncClient) -> str:

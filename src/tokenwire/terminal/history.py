@@ -30,8 +30,8 @@ def print_list(console: Console, conversations: list[dict[str, Any]], *, rich: b
         console.print("no stored conversations", style="dim")
         return
     if not rich:
-        for c in conversations:
-            console.print(f"{c['id']}\t{when(c['updated_at'])}\t{c['title']}", markup=False)
+        for c in conversations:  # tab-separated, for cut and awk
+            console.file.write(f"{c['id']}\t{when(c['updated_at'])}\t{c['title']}\n")
         return
     table = Table(box=box.SIMPLE, show_edge=False)
     table.add_column("conversation", no_wrap=True, style="cyan")

@@ -36,7 +36,9 @@ async def running_app(app: ASGIApp) -> AsyncIterator[None]:
         await task
 
 
-async def _lifespan_reply(task: asyncio.Task[None], replies: asyncio.Queue[Message], step: str) -> None:
+async def _lifespan_reply(
+    task: asyncio.Task[None], replies: asyncio.Queue[Message], step: str
+) -> None:
     reply = asyncio.create_task(replies.get())
     await asyncio.wait((task, reply), return_when=asyncio.FIRST_COMPLETED)
     if not reply.done():
@@ -109,9 +111,7 @@ class _Exchange:
         self.chunks.put_nowait(None)
         if not self.started.done():
             error = None if task.cancelled() else task.exception()
-            self.started.set_exception(
-                error or RuntimeError("the app ended without a response")
-            )
+            self.started.set_exception(error or RuntimeError("the app ended without a response"))
         elif not task.cancelled():
             task.exception()  # seen: a failure after the response started only ends its body
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -52,7 +53,7 @@ class Asker:
     async def ask(self, message: str, conversation_id: str | None) -> Outcome:
         stream = self._client.chat(message, conversation_id=conversation_id, model=self.model)
         interrupts = _Interrupts(stream)
-        with interrupts.handled():
+        with interrupts.handled(), _no_echo():
             try:
                 status = await interrupts.run(self._show(stream))
             except TokenwireError as exc:
@@ -88,6 +89,31 @@ class Asker:
             error = stream.error
             hint = " (asking again may work)" if error.retryable else ""
             self._notices.print(Text(f"error {error.code}: {error.message}{hint}", style="red"))
+
+
+@contextlib.contextmanager
+def _no_echo() -> Iterator[None]:
+    """While an answer streams, keys typed are not echoed: an echoed ``^C`` or typed-ahead text
+    would move the cursor under the live region, which then redraws a line too low. What is typed
+    is kept for the next prompt."""
+    try:
+        import termios
+    except ImportError:  # not on this platform
+        yield
+        return
+    try:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (termios.error, OSError, ValueError):  # stdin is not a terminal
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 class _Interrupts:
