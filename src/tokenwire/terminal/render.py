@@ -63,7 +63,7 @@ class MarkdownStream:
         frames_per_second: float = 20.0,
     ) -> None:
         self.console = console
-        self._code_theme = code_theme
+        self.code_theme = code_theme
         self._splitter = BlockSplitter()
         self._reasoning: list[str] = []
         self._reasoning_shown = False
@@ -133,7 +133,7 @@ class MarkdownStream:
 
     def _print(self, block: str) -> None:
         # One print, separator included, so the live region is redrawn once per block.
-        lines = block_lines(self.console, Markdown(block, code_theme=self._code_theme))
+        lines = block_lines(self.console, Markdown(block, code_theme=self.code_theme))
         if self._printed:
             lines.insert(0, [])
         self.console.print(_Lines(lines))
@@ -144,8 +144,10 @@ class MarkdownStream:
 
     def tail_snapshot(self) -> tuple[str, str]:
         """The reasoning still to show and the unfinished markdown."""
-        reasoning = "" if self._reasoning_shown else "".join(self._reasoning)
-        return reasoning, self._splitter.tail
+        if self._reasoning_shown or not self._reasoning:
+            return "", self._splitter.tail
+        self._reasoning[:] = ["".join(self._reasoning)]  # joined once, not at every frame
+        return self._reasoning[0], self._splitter.tail
 
 
 class _Tail:
@@ -157,9 +159,14 @@ class _Tail:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         reasoning, tail = self._stream.tail_snapshot()
         if reasoning:
-            renderable: Text | Markdown = Text(reasoning.strip(), style="dim italic")
+            # Only its end can show: a long reasoning costs no more to draw than a short one.
+            shown = reasoning[-console.width * console.height * 2 :]
+            renderable: Text | Markdown = Text(shown.strip(), style="dim italic")
         elif tail:
-            renderable = Markdown(tail, code_theme=self._stream._code_theme)
+            renderable = Markdown(tail, code_theme=self._stream.code_theme)
+        elif not self._stream.separator():  # nothing has come yet: show that it is coming
+            yield Text("…", style="dim")
+            return
         else:
             return
         lines = block_lines(console, renderable, options)

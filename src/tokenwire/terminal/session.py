@@ -24,6 +24,9 @@ from tokenwire.terminal.render import AnswerView
 Status = Literal["complete", "length", "cancelled", "error", "abandoned"]
 
 
+_FINISHED: dict[str, Status] = {"stop": "complete", "length": "length", "cancelled": "cancelled"}
+
+
 class ChatFailed(Exception):
     """The question could not be asked or its answer not read; the message says why."""
 
@@ -74,9 +77,7 @@ class Asker:
                 view.finish()  # what was received stays on the screen
         if stream.error is not None:
             return "error"
-        return "cancelled" if stream.finish_reason == "cancelled" else (
-            "length" if stream.finish_reason == "length" else "complete"
-        )  # fmt: skip
+        return _FINISHED.get(stream.finish_reason or "stop", "complete")
 
     def _notice(self, status: Status, stream: AsyncChatStream) -> None:
         if status == "cancelled":
