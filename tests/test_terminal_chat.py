@@ -226,3 +226,15 @@ def test_a_remote_server_through_url(tmp_path: Path) -> None:
         assert result.stdout == ANSWER + "\n"
         listed = run(tmp_path, "history", "--url", server.base_url, "--token", "t0k")
         assert listed.returncode == 0 and "\thello" in listed.stdout
+
+
+def test_a_dropped_connection_resumes_by_itself(tmp_path: Path) -> None:
+    from tests.servers import ANSWER, run_server
+    from tests.test_client import Cut, Proxy
+
+    with run_server(tmp_path, retry_ms=20) as server, Proxy(server.base_url, [Cut(400)]) as proxy:
+        result = run(tmp_path, "chat", "--url", proxy.base_url, "-m", "slow", "hello")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == ANSWER + "\n"  # each piece once, none missing
+        assert [r.method for r in proxy.requests] == ["POST", "GET"]
+        assert "last-event-id" in proxy.requests[1].headers
