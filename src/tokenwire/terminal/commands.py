@@ -105,5 +105,8 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a command; what the user can fix becomes a one-line message, not a traceback."""
     try:
         return asyncio.run(coroutine)
-    except (ConfigError, ChatFailed, TokenwireError, DatabaseUnavailable) as exc:
+    except BrokenPipeError:  # `tokenwire chat ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141) from None
+    except (ConfigError, ChatFailed, TokenwireError, DatabaseUnavailable, OSError) as exc:
         raise click.ClickException(str(exc)) from exc

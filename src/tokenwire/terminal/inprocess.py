@@ -41,13 +41,14 @@ async def _lifespan_reply(
 ) -> None:
     reply = asyncio.create_task(replies.get())
     await asyncio.wait((task, reply), return_when=asyncio.FIRST_COMPLETED)
-    if not reply.done():
-        reply.cancel()
-        task.result()  # the app raised: let it through
-        raise RuntimeError(f"the app ended without answering lifespan.{step}")
-    message = reply.result()
-    if message["type"] != f"lifespan.{step}.complete":
-        raise RuntimeError(message.get("message") or f"lifespan {step} failed")
+    if reply.done() and reply.result()["type"] == f"lifespan.{step}.complete":
+        return
+    reply.cancel()
+    # Failed: Starlette re-raises what went wrong, which is let through here, rather than the
+    # traceback it reports as text.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(task), 5)
+    raise RuntimeError(f"the app failed its lifespan {step}")
 
 
 class StreamingASGITransport(httpx.AsyncBaseTransport):
