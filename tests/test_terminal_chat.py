@@ -159,6 +159,28 @@ def test_ctrl_c_stops_the_answer_on_the_server_and_keeps_it(
     assert pane.exit_status() == 0
 
 
+def test_ctrl_c_on_a_single_question_stops_it_and_exits_130(
+    tmp_path: Path, config: Path, panes: list[Pane]
+) -> None:
+    pane = Pane(tmp_path, tokenwire_command("chat", "--config", str(config), "-m", "slow", "go"))
+    panes.append(pane)
+    pane.wait_for("word3 ")
+    pane.send("C-c")
+    assert pane.exit_status() == 130
+    screen = pane.screen()
+    assert "the partial answer is stored" in screen and "Traceback" not in screen
+    [(_, _, _, _), (_, _, answer, status)] = stored(tmp_path)
+    assert status == "cancelled" and "word3 " in answer and SLOW_ANSWER.startswith(answer)
+
+
+def test_plain_asked_for_on_a_terminal(tmp_path: Path, config: Path, panes: list[Pane]) -> None:
+    command = tokenwire_command("chat", "--config", str(config), "-m", "markdown", "--plain", "q")
+    pane = Pane(tmp_path, command)
+    panes.append(pane)
+    assert pane.exit_status() == 0
+    assert "# Binary search" in pane.screen() and "```python" in pane.screen()
+
+
 def test_piped_output_is_plain_text_streamed_as_it_comes(tmp_path: Path, config: Path) -> None:
     command = tokenwire_command("chat", "--config", str(config), "-m", "steady", "count")
     with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
