@@ -8,7 +8,7 @@ import datetime
 import ipaddress
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import click
@@ -201,6 +201,63 @@ def _migrate(url: str) -> list[str]:
         return asyncio.run(run())
     except DatabaseUnavailable as exc:
         raise click.ClickException(f"cannot use the database {_safe(url)}: {exc}") from exc
+
+
+_remote = [
+    click.option("--url", envvar="TOKENWIRE_URL", help="A tokenwire server (default: in-process)."),
+    click.option("--token", envvar="TOKENWIRE_TOKEN", help="Sent as Authorization: Bearer."),
+    click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                  help="A tokenwire.toml, when running in-process."),
+    click.option("--plain", is_flag=True, help="Plain text even on a terminal."),
+]  # fmt: skip
+
+
+def _target_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_remote):
+        command = option(command)
+    return command
+
+
+@main.command()
+@click.argument("message", nargs=-1)
+@click.option(
+    "-c", "--continue", "continue_last", is_flag=True, help="Continue the latest conversation."
+)
+@click.option("--cid", "conversation_id", help="Continue this conversation.")
+@click.option("-m", "--model", help="A configured model id; default: the first.")
+@_target_options
+def chat(message: tuple[str, ...], continue_last: bool, conversation_id: str | None,
+         model: str | None, url: str | None, token: str | None, config_file: str | None,
+         plain: bool) -> None:  # fmt: skip
+    """Ask MESSAGE and stream the answer; with no MESSAGE, chat interactively.
+
+    Text piped on stdin is added to the question. On a terminal the answer is rendered as
+    markdown; piped, it streams as plain text. Ctrl-C stops the answer on the server.
+    """
+    from tokenwire.terminal import commands
+
+    question = " ".join(message) or None
+    if not sys.stdin.isatty():
+        piped = sys.stdin.read()
+        question = "\n\n".join(part for part in (question, piped) if part and part.strip())
+        if not question:
+            raise click.UsageError("nothing to ask: give a MESSAGE or pipe text in")
+    target = commands.Target(url, token, config_file)
+    sys.exit(commands.chat(target, question, continue_last=continue_last,
+                           conversation_id=conversation_id, model=model, plain=plain))  # fmt: skip
+
+
+@main.command()
+@click.argument("conversation_id", required=False)
+@click.option("-n", "--limit", default=20, show_default=True, help="How many to list.")
+@_target_options
+def history(conversation_id: str | None, limit: int, url: str | None, token: str | None,
+            config_file: str | None, plain: bool) -> None:  # fmt: skip
+    """List stored conversations, newest first, or show CONVERSATION_ID."""
+    from tokenwire.terminal import commands
+
+    target = commands.Target(url, token, config_file)
+    commands.history(target, conversation_id, limit=limit, plain=plain)
 
 
 def _safe(url: str) -> str:

@@ -38,7 +38,8 @@ class AsyncClient:
     keepalive comment, for ``idle_timeout`` seconds counts as dropped: keep it above the server's
     keepalive interval (15 s by default). A dropped stream is resumed up to ``max_retries`` times
     in a row, waiting ``backoff_base * 2**n`` seconds at most (full jitter, capped at
-    ``backoff_cap``), and never less than the server's SSE ``retry:``.
+    ``backoff_cap``), and never less than the server's SSE ``retry:``. ``transport`` replaces
+    the network, e.g. with an app running in this process.
     """
 
     def __init__(
@@ -51,9 +52,10 @@ class AsyncClient:
         backoff_base: float = 0.25,
         backoff_cap: float = 8.0,
         idle_timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
-            base_url=base_url, headers=client_headers(token), timeout=timeout
+            base_url=base_url, headers=client_headers(token), timeout=timeout, transport=transport
         )
         self._stream_timeout = stream_timeout(timeout, idle_timeout)
         self._backoff = (max_retries, backoff_base, backoff_cap)

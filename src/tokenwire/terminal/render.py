@@ -1,0 +1,215 @@
+"""Show a streaming answer in a terminal: markdown rendered live, or plain text when not a terminal.
+
+``MarkdownStream`` prints every finished block once, into the scrollback, and redraws only the
+unfinished tail in a ``rich.live.Live`` region. Each redraw costs what the tail holds, not what
+the whole answer holds, so the ten-thousandth token costs what the tenth did. A tail taller than
+the screen shows its last lines; the whole block goes to the scrollback once it is finished, so
+nothing is cut and nothing is printed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import IO, Protocol
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.segment import Segment
+from rich.text import Text
+
+from tokenwire.terminal.blocks import BlockSplitter
+
+CODE_THEME = "monokai"
+
+
+class AnswerView(Protocol):
+    """Where an answer is shown as it arrives."""
+
+    def reasoning(self, text: str) -> None: ...
+
+    def delta(self, text: str) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class PlainStream:
+    """The answer's text as it arrives, unbuffered: for pipes, files and dumb terminals."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+
+    def reasoning(self, text: str) -> None:
+        return None  # a pipe gets the answer alone
+
+    def delta(self, text: str) -> None:
+        self._out.write(text)
+        self._out.flush()
+
+    def finish(self) -> None:
+        self._out.write("\n")
+        self._out.flush()
+
+
+class MarkdownStream:
+    """Live markdown: finished blocks printed once, the unfinished tail redrawn."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        code_theme: str = CODE_THEME,
+        frames_per_second: float = 20.0,
+    ) -> None:
+        self.console = console
+        self.code_theme = code_theme
+        self._splitter = BlockSplitter()
+        self._reasoning: list[str] = []
+        self._reasoning_shown = False
+        self._printed = False
+        # Redrawn from this thread, at most once a frame, never by rich's refresh thread: the
+        # tail and the blocks printed above it then always agree.
+        self._frame = 1.0 / frames_per_second if frames_per_second > 0 else 0.0
+        self._last_draw = 0.0
+        self._pending: asyncio.TimerHandle | None = None
+        self._live = Live(
+            _Tail(self),
+            console=console,
+            auto_refresh=False,
+            transient=True,
+            vertical_overflow="visible",  # _Tail crops itself to the screen, keeping the bottom
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start()
+
+    def reasoning(self, text: str) -> None:
+        self._reasoning.append(text)
+        self._draw_soon()
+
+    def delta(self, text: str) -> None:
+        if self._reasoning and not self._reasoning_shown:
+            self._show_reasoning()
+        for block in self._splitter.feed(text):
+            self._print(block)
+        self._draw_soon()
+
+    def refresh(self) -> None:
+        """Redraw the tail now."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        self._last_draw = time.monotonic()
+        self._live.refresh()
+
+    def finish(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+        if self._reasoning and not self._reasoning_shown:
+            self._show_reasoning()
+        for block in self._splitter.flush():
+            self._print(block)
+        self._live.stop()
+
+    def _draw_soon(self) -> None:
+        """Redraw now if a frame has passed since the last one, else once the frame is over."""
+        wait = self._last_draw + self._frame - time.monotonic()
+        if wait <= 0:
+            self.refresh()
+        elif self._pending is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no loop to wake us: the next piece of text draws
+            self._pending = loop.call_later(wait, self.refresh)
+
+    def _show_reasoning(self) -> None:
+        text = "".join(self._reasoning).strip()
+        self._reasoning_shown = True
+        if text:
+            self.console.print(Text(text, style="dim italic"))
+            self._printed = True
+
+    def _print(self, block: str) -> None:
+        # One print, separator included, so the live region is redrawn once per block.
+        lines = block_lines(self.console, Markdown(block, code_theme=self.code_theme))
+        if self._printed:
+            lines.insert(0, [])
+        self.console.print(_Lines(lines))
+        self._printed = True
+
+    def separator(self) -> bool:
+        return self._printed
+
+    def tail_snapshot(self) -> tuple[str, str]:
+        """The reasoning still to show and the unfinished markdown."""
+        if self._reasoning_shown or not self._reasoning:
+            return "", self._splitter.tail
+        self._reasoning[:] = ["".join(self._reasoning)]  # joined once, not at every frame
+        return self._reasoning[0], self._splitter.tail
+
+
+class _Tail:
+    """The live region: the unfinished block, cropped to the screen's last lines."""
+
+    def __init__(self, stream: MarkdownStream) -> None:
+        self._stream = stream
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        reasoning, tail = self._stream.tail_snapshot()
+        if reasoning:
+            # Only its end can show: a long reasoning costs no more to draw than a short one.
+            shown = reasoning[-console.width * console.height * 2 :]
+            renderable: Text | Markdown = Text(shown.strip(), style="dim italic")
+        elif tail:
+            renderable = Markdown(tail, code_theme=self._stream.code_theme)
+        elif not self._stream.separator():  # nothing has come yet: show that it is coming
+            yield Text("…", style="dim")
+            return
+        else:
+            return
+        lines = block_lines(console, renderable, options)
+        if tail and not reasoning and self._stream.separator():
+            lines.insert(0, [])
+        room = max(2, console.height - 2)
+        if len(lines) > room:
+            hidden = len(lines) - room + 1
+            lines = [[Segment(f"⋮ {hidden} more lines above", console.get_style("dim"))],
+                     *lines[-(room - 1) :]]  # fmt: skip
+        yield _Lines(lines)
+
+
+class _Lines:
+    """Lines already rendered, printed as they are."""
+
+    def __init__(self, lines: list[list[Segment]]) -> None:
+        self._lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self._lines:
+            yield from line
+            yield Segment.line()
+
+
+def block_lines(
+    console: Console, renderable: Markdown | Text, options: ConsoleOptions | None = None
+) -> list[list[Segment]]:
+    """A block rendered on its own, without the blank lines rich puts around some elements.
+
+    Blocks are then joined with exactly one blank line, whatever element ends one and starts the
+    next, so an answer shows the same however it was cut into blocks.
+    """
+    options = (options or console.options).update(height=None)
+    lines = console.render_lines(renderable, options, pad=False)
+    start, end = 0, len(lines)
+    while start < end and _blank(lines[start]):
+        start += 1
+    while end > start and _blank(lines[end - 1]):
+        end -= 1
+    return lines[start:end]
+
+
+def _blank(line: list[Segment]) -> bool:
+    # Only unstyled space: a code block's padding and a table's edge are styled, and kept.
+    return all(not segment.text.strip() and not segment.style for segment in line)
