@@ -142,12 +142,12 @@ CONTENT_TYPES = [
 headers = st.fixed_dictionaries(
     {},
     optional={
-        "accept": st.sampled_from(ACCEPT) | header_values,
-        "content-type": st.sampled_from(CONTENT_TYPES) | header_values,
-        "last-event-id": header_values,
-        "origin": header_values,
-        "authorization": header_values,
-        "x-fuzz": header_values,
+        b"accept": st.sampled_from(ACCEPT) | header_values,
+        b"content-type": st.sampled_from(CONTENT_TYPES) | header_values,
+        b"last-event-id": header_values,
+        b"origin": header_values,
+        b"authorization": header_values,
+        b"x-fuzz": header_values,
     },
 )
 query_params = st.dictionaries(

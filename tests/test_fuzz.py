@@ -140,14 +140,14 @@ def with_query(path: str, params: dict[str, str]) -> str:
 
 @fuzz
 @given(body=bodies(chat_objects), sent_headers=headers)
-def test_chat(http: httpx.Client, body: bytes, sent_headers: dict[str, bytes]) -> None:
+def test_chat(http: httpx.Client, body: bytes, sent_headers: dict[bytes, bytes]) -> None:
     check_answer(http.post("/api/chat", content=body, headers=sent_headers))
 
 
 @fuzz
 @given(body=bodies(openai_objects), sent_headers=headers)
 def test_openai_chat_completions(
-    http: httpx.Client, body: bytes, sent_headers: dict[str, bytes]
+    http: httpx.Client, body: bytes, sent_headers: dict[bytes, bytes]
 ) -> None:
     check_answer(http.post("/v1/chat/completions", content=body, headers=sent_headers))
 
@@ -158,7 +158,7 @@ def test_streams(
     http: httpx.Client,
     known: dict[str, list[str]],
     data: st.DataObject,
-    sent_headers: dict[str, bytes],
+    sent_headers: dict[bytes, bytes],
     params: dict[str, str],
     cancel: bool,
 ) -> None:
@@ -206,7 +206,7 @@ def test_any_route_any_method(
     path: str,
     method: str,
     params: dict[str, str],
-    sent_headers: dict[str, bytes],
+    sent_headers: dict[bytes, bytes],
     body: bytes,
 ) -> None:
     content = body if method in ("POST", "PUT", "PATCH") else None
@@ -333,7 +333,7 @@ ws_frames = st.one_of(
 
 def _ws_frames(server: RunningServer, frames: list[str | bytes]) -> list[dict[str, Any]]:
     """Send the frames and then a marker frame; the frames received until its rejection."""
-    received = []
+    received: list[dict[str, Any]] = []
     with ws_connect(server.ws_url, open_timeout=20, close_timeout=2, max_size=None) as ws:
         for frame in frames:
             ws.send(frame)
