@@ -63,8 +63,6 @@ TEXTS = {
 }
 MODELS = tuple(replay(model, text, TOKENS_PER_SECOND) for model, text in TEXTS.items())
 
-print(f"chaos seed {SEED} (set TOKENWIRE_CHAOS_SEED={SEED} to replay it)")
-
 
 def chaos_plan(rng: random.Random, *, body: int, least: int = 0) -> Callable[[int], Action]:
     """What happens to a stream's n-th connection: cut, stalled or left alone, at random.
@@ -226,6 +224,7 @@ def body_bytes(model: str, transport: str) -> int:
 async def run_chaos(
     server: RunningServer, reader: Reader, transport: str, *, least: int = 0
 ) -> list[Received]:
+    print(f"chaos seed {SEED} (set TOKENWIRE_CHAOS_SEED={SEED} to replay it)")  # shown on failure
     models = [MODELS[i % len(MODELS)].id for i in range(STREAMS)]
     rngs = [random.Random(f"{SEED}-{i}") for i in range(STREAMS)]
     with contextlib.ExitStack() as stack:
