@@ -1,29 +1,24 @@
 """The Python client against a real tokenwire server on loopback.
 
-Dropped connections are real: a TCP proxy between client and server (``Proxy``) cuts, stalls or
-refuses the connections its plan names, answers some with canned bytes, and records every request
-head, so the tests can see exactly which resume requests the client made.
+Dropped connections are real: a TCP proxy between client and server (``tests.proxy.Proxy``) cuts,
+stalls or refuses the connections its plan names, answers some with canned bytes, and records every
+request head, so the tests can see exactly which resume requests the client made.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
 import socket
-import threading
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
 import pytest
 
 import tokenwire.client
+from tests.proxy import Answer, Cut, Proxy, Refuse, Stall
 from tests.servers import ANSWER, RunningServer, replay, run_server
 from tokenwire.client import (
     ApiError,
@@ -48,166 +43,6 @@ def quick(tmp_path: Path) -> Iterator[RunningServer]:
     """The test server, telling clients to wait only 20 ms before they reconnect."""
     with run_server(tmp_path, retry_ms=20) as running:
         yield running
-
-
-# --- the proxy -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cut:
-    """Forward ``after`` bytes of the response body, then close the client's side: with a FIN, or
-    with a RST when ``reset``."""
-
-    after: int
-    reset: bool = False
-
-
-@dataclass(frozen=True)
-class Stall:
-    """Forward ``after`` bytes of the response body, then nothing, keeping the connection open."""
-
-    after: int
-
-
-@dataclass(frozen=True)
-class Answer:
-    """Read the request, answer these bytes in the server's place, close."""
-
-    raw: bytes
-
-
-@dataclass(frozen=True)
-class Refuse:
-    """Reset the connection as soon as it is accepted."""
-
-
-Action = Cut | Stall | Answer | Refuse | None  # None: forward both ways, untouched
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    at: float  # time.monotonic() when its head arrived
-
-
-class Proxy:
-    """A loopback TCP proxy to ``upstream``, in a thread of its own so that sync clients can use it
-    too; connection n (from 0) is treated as ``plan[n]`` says, connections past the plan are
-    forwarded."""
-
-    def __init__(self, upstream: str, plan: Sequence[Action] = ()) -> None:
-        self.upstream_port = urlsplit(upstream).port
-        self.plan = list(plan)
-        self.requests: list[Request] = []
-        self.cuts: list[float] = []  # time.monotonic() of each Cut
-        self.connections = 0
-        self.base_url = ""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def __enter__(self) -> Proxy:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(5)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
-
-    async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.base_url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-
-    async def _stop(self) -> None:
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        index, self.connections = self.connections, self.connections + 1
-        action = self.plan[index] if index < len(self.plan) else None
-        upstream_w: asyncio.StreamWriter | None = None
-        try:
-            if isinstance(action, Answer):
-                await self._read_request(client_r)
-                client_w.write(action.raw)
-                await client_w.drain()
-            elif not isinstance(action, Refuse):
-                upstream_r, upstream_w = await asyncio.open_connection(
-                    "127.0.0.1", self.upstream_port
-                )
-                pumps = [
-                    asyncio.create_task(self._requests(client_r, upstream_w)),
-                    asyncio.create_task(self._responses(upstream_r, client_w, action)),
-                ]
-                try:
-                    await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for pump in pumps:
-                        pump.cancel()
-                    await asyncio.gather(*pumps, return_exceptions=True)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            if isinstance(action, Refuse) or (isinstance(action, Cut) and action.reset):
-                client_w.transport.abort()
-            for writer in (client_w, upstream_w):
-                if writer is not None:
-                    writer.close()
-                    with contextlib.suppress(ConnectionError):
-                        await writer.wait_closed()
-            self._tasks.discard(task)
-
-    async def _read_request(self, reader: asyncio.StreamReader) -> bytes:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = lines[0].split(" ", 2)
-        fields = (line.partition(":") for line in lines[1:] if line)
-        headers = {name.strip().lower(): value.strip() for name, _, value in fields}
-        self.requests.append(Request(method, path, headers, time.monotonic()))
-        return head + await reader.readexactly(int(headers.get("content-length", "0")))
-
-    async def _requests(self, client: asyncio.StreamReader, upstream: asyncio.StreamWriter) -> None:
-        # Recorded before it is forwarded: its answer cannot reach the client before the record.
-        while True:
-            upstream.write(await self._read_request(client))
-            await upstream.drain()
-
-    async def _responses(
-        self, upstream: asyncio.StreamReader, client: asyncio.StreamWriter, action: Action
-    ) -> None:
-        limit = action.after if isinstance(action, Cut | Stall) else None
-        head, sent = b"", 0
-        while data := await upstream.read(65536):
-            if limit is None:
-                client.write(data)
-                await client.drain()
-                continue
-            if not head.endswith(b"\r\n\r\n"):  # forward the whole head before counting
-                head += data
-                end = head.find(b"\r\n\r\n")
-                if end < 0:
-                    continue
-                head, data = head[: end + 4], head[end + 4 :]
-                client.write(head)
-            piece = data[: max(limit - sent, 0)]
-            client.write(piece)
-            sent += len(piece)
-            await client.drain()
-            if sent >= limit and isinstance(action, Cut):
-                self.cuts.append(time.monotonic())
-                return
-            # A Stall reads on and forwards nothing more.
 
 
 def sse_answer(*events: Event) -> bytes:

@@ -232,6 +232,16 @@ class Hub:
             raise StreamNotFound(stream_id)
         return meta
 
+    async def resume_point_known(self, stream_id: str, after: int) -> bool:
+        """False when ``after`` is past every event written so far: no reader can have seen it.
+
+        (Past the terminal event is fine: that reader has everything, and gets told so.)
+        """
+        if after == 0:
+            return True
+        batch = await self.log.read(stream_id, after - 1, 0)
+        return bool(batch.events) or batch.ended
+
     async def read(self, stream_id: str, after: int, timeout: float) -> Batch:
         return await self.log.read(stream_id, after, timeout)
 

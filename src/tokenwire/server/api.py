@@ -95,6 +95,9 @@ async def read_stream(request: Request) -> Response:
         if (await state.hub.read(stream_id, after, timeout=0)).ended_without_events:
             # Nothing can follow: 204 is what tells an EventSource to stop reconnecting.
             return Response(status_code=204, headers=STREAM_HEADERS)
+        if not await state.hub.resume_point_known(stream_id, after):
+            raise ApiError(400, "invalid_last_event_id",
+                           f"event {after} of this stream has not been written yet")  # fmt: skip
     except StreamNotFound:
         raise stream_not_found(stream_id) from None
     return stream_response(

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from tokenwire.providers.base import GenerationParams
 from tokenwire.server.errors import ApiError
@@ -21,10 +21,13 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, "body_too_large", f"the request body is over {max_bytes} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise ApiError(413, "body_too_large", f"the request body is over {max_bytes} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                raise ApiError(413, "body_too_large", f"the request body is over {max_bytes} bytes")
+    except ClientDisconnect:  # the client left mid-body: nobody to answer, nothing to log
+        raise ApiError(400, "body_incomplete", "the client left before sending its body") from None
     return parse_json_object(bytes(body))
 
 

@@ -91,6 +91,9 @@ class _Session:
             elif kind == "resume":
                 stream_id, after = _stream_id(frame), _after(frame)
                 await self.state.hub.meta(stream_id, self.owner)
+                if not await self.state.hub.resume_point_known(stream_id, after):
+                    message = f"event {after} of this stream has not been written yet"
+                    raise ApiError(400, "invalid_last_event_id", message)
                 self.check_room(stream_id)
                 self.follow(stream_id, after, ref)
             elif kind == "cancel":
