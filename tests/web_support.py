@@ -125,7 +125,9 @@ class CuttableProxy:
         for s in open_now:
             with contextlib.suppress(OSError):
                 # SO_LINGER 0: a reset, as when a network drops, not a polite close.
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                s.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
                 s.close()
         return len(open_now) // 2
 
