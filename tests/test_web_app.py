@@ -318,7 +318,8 @@ def test_twenty_long_answers_stay_responsive(server: RunningServer, context: Any
         window.__touched = 0;
         const old = [...document.querySelectorAll('article.assistant .markdown')];
         const observer = new MutationObserver((r) => { window.__touched += r.length; });
-        for (const el of old) observer.observe(el, {subtree: true, childList: true, characterData: true, attributes: true});
+        const all = {subtree: true, childList: true, characterData: true, attributes: true};
+        for (const el of old) observer.observe(el, all);
         window.__gap = 0;
         let last = performance.now();
         const tick = (now) => { window.__gap = Math.max(window.__gap, now - last); last = now;
