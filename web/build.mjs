@@ -52,5 +52,18 @@ async function buildTests() {
   });
 }
 
+async function buildBench() {
+  await esbuild.build({
+    entryPoints: [join(here, "bench", "render-bench.ts")],
+    bundle: true,
+    minify: true,
+    format: "esm",
+    target: "chrome100",
+    outfile: join(here, "dist", "bench", "render-bench.js"),
+    logLevel: "warning",
+  });
+}
+
 if (process.argv.includes("--tests")) await buildTests();
+else if (process.argv.includes("--bench")) await buildBench();
 else await buildApp();
