@@ -266,6 +266,22 @@ def test_a_cut_network_resumes_with_nothing_lost_or_doubled(
         proxy.close()
 
 
+def test_blocked_websockets_fall_back_to_sse(server: RunningServer, context: Any) -> None:
+    from tests.web_support import CuttableProxy
+
+    proxy = CuttableProxy(int(server.base_url.rsplit(":", 1)[1]), refuse_websockets=True)
+    try:
+        page = open_app(context, proxy.url)  # the default transport
+        ask(page, "through a proxy without WebSockets")
+        wait_state(page, "done")
+        assert proxy.refused >= 1
+        conversation = conversation_id(page)
+        assert stored(server, conversation)["messages"][1]["content"] == MARKDOWN_ANSWER
+        assert last_answer(page).locator("h1").inner_text() == "A streamed answer"
+    finally:
+        proxy.close()
+
+
 def test_eight_tabs_stream_at_the_same_time(server: RunningServer, context: Any) -> None:
     pages = [open_app(context, server.base_url) for _ in range(8)]
     for i, page in enumerate(pages):

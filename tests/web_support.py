@@ -82,8 +82,10 @@ def chromium(**context_args: Any) -> Iterator[Any]:
 class CuttableProxy:
     """Forwards a loopback port to the server; ``cut()`` drops every open connection at once."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, refuse_websockets: bool = False) -> None:
         self.target_port = target_port
+        self.refuse_websockets = refuse_websockets
+        self.refused = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
@@ -102,7 +104,20 @@ class CuttableProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            head = b""
+            if self.refuse_websockets:  # like a proxy that does not pass WebSocket upgrades
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in head and len(head) < 65536:
+                        if not (data := client.recv(65536)):
+                            break
+                        head += data
+                if b"upgrade: websocket" in head.lower():
+                    self.refused += 1
+                    client.close()
+                    continue
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            if head:
+                upstream.sendall(head)
             with self.lock:
                 self.sockets += [client, upstream]
                 self.accepted += 1

@@ -39,6 +39,25 @@ export class Channel implements Connection {
     this.notify();
   }
 
+  get closed(): boolean {
+    return this.ended || this.failure !== null;
+  }
+
+  /** Forward everything `source` yields into this channel, until either side ends. */
+  async pipeFrom(source: Connection): Promise<void> {
+    this.whenClosed(() => source.close());
+    try {
+      for (;;) {
+        const item = await source.next(2 ** 30);
+        if (item === "end") return this.end();
+        if (item !== "idle") this.push(item);
+        if (this.closed) return;
+      }
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
   /** Run `fn` when the reader closes this connection (to abort a fetch, unsubscribe…). */
   whenClosed(fn: () => void): void {
     this.onClose.push(fn);

@@ -1,5 +1,6 @@
 /** The client: chat and resume over the chosen transport, plus the REST calls a chat UI needs. */
 
+import { AutoTransport } from "./auto-transport.js";
 import { errorFromResponse } from "./errors.js";
 import { EventSourceTransport } from "./eventsource-transport.js";
 import { FetchTransport } from "./fetch-transport.js";
@@ -22,7 +23,10 @@ import { WebSocketTransport } from "./websocket-transport.js";
 export interface ClientOptions extends Partial<StreamOptions> {
   /** Base URL of the server; "" (the default) for the page's own origin. */
   baseUrl?: string;
-  /** `websocket` (the default when available), `sse`, `ndjson` or `eventsource`. */
+  /**
+   * `websocket`, `sse`, `ndjson` or `eventsource`. By default: WebSocket, falling back to SSE over
+   * fetch if no socket can be opened (and SSE where there is no WebSocket at all).
+   */
   transport?: TransportName;
   /** Bearer token: `Authorization` on fetch, `?token=` on WebSocket and EventSource. */
   token?: string;
@@ -59,8 +63,9 @@ export interface Conversation extends ConversationSummary {
   messages: StoredMessage[];
 }
 
-export function defaultTransport(): TransportName {
-  return typeof WebSocket === "function" ? "websocket" : "sse";
+function defaultTransport(options: TransportOptions): Transport {
+  if (typeof WebSocket !== "function") return new FetchTransport(options, "sse");
+  return new AutoTransport(new WebSocketTransport(options), new FetchTransport(options, "sse"));
 }
 
 export class TokenwireClient {
@@ -72,7 +77,9 @@ export class TokenwireClient {
     const boundFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.options = { baseUrl: options.baseUrl ?? "", token: options.token, fetch: boundFetch };
     this.streamOptions = { ...DEFAULT_STREAM_OPTIONS, ...definedOnly(options) };
-    this.transport = makeTransport(options.transport ?? defaultTransport(), this.options);
+    this.transport = options.transport
+      ? makeTransport(options.transport, this.options)
+      : defaultTransport(this.options);
   }
 
   /** Start a generation; the returned stream resumes by itself until its terminal event. */

@@ -1,12 +1,12 @@
 /** tokenwire's browser client: four transports, one event path, automatic resume. */
 
+export { AutoTransport } from "./auto-transport.js";
 export { backoffDelay } from "./backoff.js";
 export { Channel, type Connection, type WireItem } from "./channel.js";
 export {
   type ClientOptions,
   type Conversation,
   type ConversationSummary,
-  defaultTransport,
   type ModelInfo,
   type StoredMessage,
   TokenwireClient,

@@ -23,6 +23,8 @@ export class WebSocketTransport implements Transport {
   private readonly byStream = new Map<string, Channel>();
   private readonly byRef = new Map<string, Channel>();
   private nextRef = 0;
+  /** Whether a socket has ever opened: if not, WebSockets may be blocked on the way. */
+  everOpened = false;
 
   constructor(private readonly options: TransportOptions) {}
 
@@ -39,6 +41,11 @@ export class WebSocketTransport implements Transport {
     this.bind(streamId, channel);
     void this.send(channel, { type: "resume", stream_id: streamId, after, ref });
     return channel;
+  }
+
+  /** Resolves once a socket is open. */
+  async ready(): Promise<void> {
+    await this.connect();
   }
 
   close(): void {
@@ -79,6 +86,7 @@ export class WebSocketTransport implements Transport {
     this.opening = new Promise<WebSocket>((resolve, reject) => {
       const socket = new WebSocket(url);
       socket.onopen = () => {
+        this.everOpened = true;
         this.socket = socket;
         this.opening = null;
         resolve(socket);
