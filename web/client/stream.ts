@@ -73,6 +73,29 @@ export class ChatStream {
     return this;
   }
 
+  /**
+   * The events, in order, for `for await`; ends after the terminal event and throws a final
+   * TokenwireError. Start iterating before awaiting anything else, or earlier events are missed.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<StreamEvent, void, undefined> {
+    const queue: StreamEvent[] = [];
+    let wake: (() => void) | null = null;
+    let over = false;
+    this.on({ onEvent: (event) => (queue.push(event), wake?.()) });
+    void this.finished.finally(() => ((over = true), wake?.())).catch(() => {});
+    for (;;) {
+      const event = queue.shift();
+      if (event) {
+        yield event;
+        continue;
+      }
+      if (over) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+    }
+    await this.finished; // rethrows a final failure
+  }
+
   /** Stop reading (the generation goes on, on the server: use `cancel` on the client to stop it). */
   abort(): void {
     this.stopped = true;

@@ -248,6 +248,20 @@ describe("fetch transports", () => {
     });
   }
 
+  it("iterates events with for await", async () => {
+    const client = new TokenwireClient({
+      transport: "ndjson",
+      fetch: async () =>
+        new Response(
+          '{"type":"start","seq":1,"stream_id":"s","conversation_id":"c","message_id":"m","model":"x"}\n' +
+            '{"type":"delta","seq":2,"text":"a"}\n{"type":"done","seq":3,"finish_reason":"stop"}\n',
+        ),
+    });
+    const types: string[] = [];
+    for await (const event of client.chat({ message: "hi" })) types.push(event.type);
+    assert.deepEqual(types, ["start", "delta", "done"]);
+  });
+
   it("sends Last-Event-ID on resume", async () => {
     let headers: Record<string, string> = {};
     const transport = new FetchTransport(
