@@ -128,16 +128,35 @@ export class IncrementalRenderer {
 
 const FENCE_LINE = /^ {0,3}(`{3,}|~{3,})/gm;
 
-/** The tail with an unclosed inline code span or `**` in its last paragraph closed. */
+/**
+ * The tail as it is best shown while it grows: an unclosed inline code span or `**` in its last
+ * paragraph closed, and a table header whose delimiter row has not arrived shown as a table.
+ */
 export function closeDangling(tail: string): string {
   if ((tail.match(FENCE_LINE)?.length ?? 0) % 2 === 1) return tail; // an open fence shows as code
-  const paragraph = tail.slice(tail.lastIndexOf("\n\n") + 1);
+  const start = tail.lastIndexOf("\n\n") + 1;
+  const paragraph = tail.slice(start).replace(/^\n/, "");
+  const table = tableHeaderOnly(paragraph);
+  if (table !== null) return tail.slice(0, tail.length - paragraph.length) + table;
   let closer = "";
   if ((paragraph.match(/`/g)?.length ?? 0) % 2 === 1) closer = "`";
   else if ((paragraph.replace(/`[^`]*`/g, "").match(/\*\*/g)?.length ?? 0) % 2 === 1) closer = "**";
   if (!closer) return tail;
   const body = tail.trimEnd();
   return body + closer + tail.slice(body.length);
+}
+
+const TABLE_ROW = /^ {0,3}\|.*\|\s*$/;
+const PARTIAL_DELIMITER = /^ {0,3}\|?[\s:|-]*$/;
+
+/** A header row alone, or with part of its delimiter row: the same with a full delimiter row. */
+function tableHeaderOnly(paragraph: string): string | null {
+  const lines = paragraph.replace(/\n$/, "").split("\n");
+  const header = lines[0] ?? "";
+  if (lines.length > 2 || !TABLE_ROW.test(header)) return null;
+  if (lines.length === 2 && !PARTIAL_DELIMITER.test(lines[1]!)) return null;
+  const cells = header.trim().replace(/^\||\|$/g, "").split("|").length;
+  return `${header}\n|${" --- |".repeat(cells)}\n`;
 }
 
 /** One render of a whole text: the reference the incremental renderer must match. */

@@ -115,16 +115,24 @@ describe("incremental renderer", () => {
     assert.match(box.textContent ?? "", /word word/);
   });
 
-  it("shows an unclosed emphasis or code span closed while it grows", () => {
+  it("shows an unclosed emphasis, code span or table header sensibly while it grows", () => {
     assert.equal(closeDangling("some **bold"), "some **bold**");
     assert.equal(closeDangling("a `span"), "a `span`");
     assert.equal(closeDangling("```\n**x"), "```\n**x");
     assert.equal(closeDangling("done **x**"), "done **x**");
+    assert.equal(closeDangling("intro\n\n| a | b |"), "intro\n\n| a | b |\n| --- | --- |\n");
+    assert.equal(closeDangling("| a | b |\n|--"), "| a | b |\n| --- | --- |\n");
+    assert.equal(closeDangling("| a | b |\n|--|--|\n| 1 |"), "| a | b |\n|--|--|\n| 1 |");
     const box = newDocument().createElement("div");
     const renderer = new IncrementalRenderer(box, { schedule: () => {} });
     renderer.append("very **important");
     renderer.paint();
     assert.equal(box.querySelector("strong")?.textContent, "important");
+    renderer.append("**\n\n| name | size |\n|:-");
+    renderer.paint();
+    assert.equal(box.querySelector("table th")?.textContent, "name");
+    renderer.finish();
+    assert.equal(box.querySelector("table"), null); // the final text has no table: none is left
   });
 
   it("keeps Chinese and emoji split across pieces whole", () => {
