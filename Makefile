@@ -15,7 +15,7 @@ setup: $(STAMP) $(WEB_STAMP)
 
 $(STAMP): pyproject.toml scripts/setup
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup
-	touch $@
+	touch $@ $(WEB_STAMP)  # scripts/setup built the web app too
 
 $(WEB_STAMP): $(STAMP) $(WEB_SOURCES) scripts/build-web
 	bash scripts/build-web
