@@ -368,7 +368,8 @@ def test_conversations_new_open_delete(server: RunningServer, context: Any) -> N
     page.wait_for_function(
         "() => document.querySelector('article.user')?.textContent === 'first conversation'"
     )
-    assert page.locator(f"#conversations li[data-id='{first}']").get_attribute("class") == "active"
+    page.wait_for_selector(f"#conversations li.active[data-id='{first}']")
+    assert page.locator("#conversations li.active").count() == 1
     page.locator(f"#conversations li[data-id='{first}'] button.delete").click()
     page.wait_for_function(
         "id => !document.querySelector(`#conversations li[data-id='${id}']`)", arg=first

@@ -113,6 +113,7 @@ class App {
     }
     if (ticket !== this.opening) return;
     this.conversationId = conversation.id;
+    this.sidebar.markActive(conversation.id);
     if (location.hash !== `#/c/${encodeURIComponent(id)}`) location.hash = `#/c/${encodeURIComponent(id)}`;
     this.thread.replaceChildren();
     this.lastView = null;

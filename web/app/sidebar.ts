@@ -14,6 +14,13 @@ export class Sidebar {
     private readonly actions: SidebarActions,
   ) {}
 
+  /** Highlight the open conversation at once, before the list is fetched again. */
+  markActive(id: string | undefined): void {
+    for (const li of Array.from(this.list.children)) {
+      li.classList.toggle("active", (li as HTMLElement).dataset.id === id);
+    }
+  }
+
   show(conversations: ConversationSummary[], activeId: string | undefined): void {
     this.list.replaceChildren(
       ...conversations.map((c) => {
