@@ -6,6 +6,7 @@ import {
   type ChatStream,
   type StoredMessage,
   TokenwireClient,
+  TokenwireError,
   type TransportName,
 } from "../client/index.js";
 import { AnswerView } from "./answer.js";
@@ -54,6 +55,34 @@ class App {
     byId("menu").addEventListener("click", () => document.body.classList.toggle("show-sidebar"));
     this.thread.addEventListener("click", (e) => showImage(e));
     window.addEventListener("hashchange", () => void this.route());
+    byId("login").addEventListener("submit", (e) => {
+      e.preventDefault();
+      void this.signIn();
+    });
+  }
+
+  /** The server wants a token: trade it for its HttpOnly cookie, which every transport carries. */
+  private async signIn(): Promise<void> {
+    const input = byId<HTMLInputElement>("token");
+    try {
+      await this.client.login(input.value.trim());
+    } catch (error) {
+      this.say(`Sign-in failed: ${describe(error)}`);
+      return;
+    }
+    input.value = "";
+    byId("login").hidden = true;
+    this.conversationId = undefined;
+    await this.start();
+  }
+
+  private needsSignIn(error: unknown): boolean {
+    if (error instanceof TokenwireError && error.status === 401) {
+      byId("login").hidden = false;
+      byId<HTMLInputElement>("token").focus();
+      return true;
+    }
+    return false;
   }
 
   async start(): Promise<void> {
@@ -76,7 +105,7 @@ class App {
         ...models.map((m) => h("option", { value: m.id, selected: m.default }, m.id)),
       );
     } catch (error) {
-      this.say(`Could not load the models: ${String(error)}`);
+      if (!this.needsSignIn(error)) this.say(`Could not load the models: ${describe(error)}`);
     }
   }
 
@@ -84,7 +113,7 @@ class App {
     try {
       this.sidebar.show(await this.client.conversations(), this.conversationId);
     } catch (error) {
-      this.say(`Could not load the conversations: ${String(error)}`);
+      if (!this.needsSignIn(error)) this.say(`Could not load the conversations: ${describe(error)}`);
     }
   }
 
@@ -108,7 +137,7 @@ class App {
     try {
       conversation = await this.client.conversation(id);
     } catch (error) {
-      this.say(`Could not open the conversation: ${String(error)}`);
+      this.say(`Could not open the conversation: ${describe(error)}`);
       return;
     }
     if (ticket !== this.opening) return;
@@ -229,7 +258,7 @@ class App {
       try {
         await this.client.cancel(id);
       } catch (error) {
-        this.say(`Could not stop the answer: ${String(error)}`);
+        this.say(`Could not stop the answer: ${describe(error)}`);
       }
     }
   }
@@ -246,7 +275,7 @@ class App {
     try {
       await this.client.deleteConversation(id);
     } catch (error) {
-      this.say(`Could not delete the conversation: ${String(error)}`);
+      this.say(`Could not delete the conversation: ${describe(error)}`);
     }
     if (id === this.conversationId) this.newChat();
     else void this.refreshList();
@@ -269,6 +298,10 @@ class App {
       if (this.notice.textContent === text) this.notice.textContent = "";
     }, 8000);
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function userBubble(text: string): HTMLElement {

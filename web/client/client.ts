@@ -28,7 +28,10 @@ export interface ClientOptions extends Partial<StreamOptions> {
    * fetch if no socket can be opened (and SSE where there is no WebSocket at all).
    */
   transport?: TransportName;
-  /** Bearer token: `Authorization` on fetch, `?token=` on WebSocket and EventSource. */
+  /**
+   * API token, for servers that require one: `Authorization: Bearer` on fetch; WebSocket and
+   * EventSource use the cookie that `POST /api/login` sets, logged in once before they open.
+   */
   token?: string;
   fetch?: typeof fetch;
 }
@@ -75,7 +78,24 @@ export class TokenwireClient {
 
   constructor(options: ClientOptions = {}) {
     const boundFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
-    this.options = { baseUrl: options.baseUrl ?? "", token: options.token, fetch: boundFetch };
+    let session: Promise<void> | null = null;
+    this.options = {
+      baseUrl: options.baseUrl ?? "",
+      token: options.token,
+      fetch: boundFetch,
+      ensureSession: () => {
+        const token = options.token;
+        if (!token) return Promise.resolve();
+        session ??= this.login(token).then(
+          () => undefined,
+          (error: unknown) => {
+            session = null;
+            throw error;
+          },
+        );
+        return session;
+      },
+    };
     this.streamOptions = { ...DEFAULT_STREAM_OPTIONS, ...definedOnly(options) };
     this.transport = options.transport
       ? makeTransport(options.transport, this.options)
@@ -124,6 +144,19 @@ export class TokenwireClient {
     await this.json(`/api/conversations/${encodeURIComponent(id)}`, { method: "DELETE" });
   }
 
+  /** Exchange a token for the HttpOnly session cookie (what browsers' WebSocket carries). */
+  async login(token: string): Promise<{ user: string; auth: boolean }> {
+    return this.json("/api/login", {
+      method: "POST",
+      body: JSON.stringify({ token }),
+      headers: { "Content-Type": "application/json" },
+    });
+  }
+
+  async logout(): Promise<void> {
+    await this.json("/api/logout", { method: "POST" });
+  }
+
   close(): void {
     this.transport.close();
   }
@@ -131,7 +164,11 @@ export class TokenwireClient {
   private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
     const response = await this.options.fetch(apiUrl(this.options, path), {
       ...init,
-      headers: { Accept: "application/json", ...authHeaders(this.options) },
+      headers: {
+        Accept: "application/json",
+        ...authHeaders(this.options),
+        ...(init.headers as Record<string, string> | undefined),
+      },
     });
     if (!response.ok) throw await errorFromResponse(response);
     return (response.status === 204 ? undefined : await response.json()) as T;

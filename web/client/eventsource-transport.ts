@@ -1,8 +1,8 @@
 /**
  * A plain `EventSource` on `GET /api/streams/{id}`. An EventSource cannot POST, so a chat starts
  * with a `fetch` POST that is dropped once its headers name the stream (disconnect is not stop),
- * and the EventSource reads it from there. It cannot send headers either: the token goes in the
- * `token` query parameter, the resume point in `after`. Keepalive comments are invisible to it.
+ * and the EventSource reads it from there. It cannot send headers either: with a token it relies on
+ * the session cookie, and the resume point goes in `after`. Keepalive comments are invisible to it.
  */
 
 import { Channel, type Connection } from "./channel.js";
@@ -39,6 +39,7 @@ export class EventSourceTransport implements Transport {
         abort.abort(); // the generation goes on without this request
         if (!streamId) throw new TokenwireError("protocol_error", "no X-Stream-Id header");
         channel.push({ kind: "stream", streamId });
+        await this.options.ensureSession();
         this.listen(streamId, 0, channel);
       } catch (error) {
         channel.fail(asFailure(error));
@@ -49,17 +50,19 @@ export class EventSourceTransport implements Transport {
 
   resume(streamId: string, after: number): Connection {
     const channel = new Channel();
-    this.listen(streamId, after, channel);
+    this.options.ensureSession().then(
+      () => this.listen(streamId, after, channel),
+      (error: unknown) => channel.fail(asFailure(error)),
+    );
     return channel;
   }
 
   close(): void {}
 
   private listen(streamId: string, after: number, channel: Channel): void {
-    const query: Record<string, string> = { after: String(after) };
-    if (this.options.token) query.token = this.options.token;
     const source = new EventSource(
-      apiUrl(this.options, `/api/streams/${encodeURIComponent(streamId)}`, query),
+      apiUrl(this.options, `/api/streams/${encodeURIComponent(streamId)}`, { after: String(after) }),
+      { withCredentials: true },
     );
     channel.whenClosed(() => source.close());
     const onMessage = (message: MessageEvent<string>): void => {

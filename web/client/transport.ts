@@ -24,9 +24,14 @@ export type TransportName = "websocket" | "sse" | "ndjson" | "eventsource";
 export interface TransportOptions {
   /** Base URL of the server, "" for the page's own origin. */
   baseUrl: string;
-  /** Optional bearer token: an Authorization header on fetch, a `token` query parameter otherwise. */
+  /**
+   * Optional API token: an `Authorization: Bearer` header on every fetch. WebSocket and
+   * EventSource cannot send headers, so they carry the HttpOnly cookie that `POST /api/login`
+   * sets; `ensureSession` does that login once before the first of them opens.
+   */
   token?: string | undefined;
   fetch: typeof fetch;
+  ensureSession: () => Promise<void>;
 }
 
 export function apiUrl(options: TransportOptions, path: string, query?: Record<string, string>): string {

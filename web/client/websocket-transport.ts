@@ -1,7 +1,7 @@
 /**
  * One WebSocket carries every stream of the page: browsers limit HTTP/1.1 to six connections per
- * origin, but not WebSockets, so eight tabs streaming at once never wait on each other. The token,
- * when set, goes in the `token` query parameter of `/api/ws` (browsers cannot set its headers).
+ * origin, but not WebSockets, so eight tabs streaming at once never wait on each other. With a
+ * token, the socket is authenticated by the session cookie (browsers cannot set its headers).
  */
 
 import { Channel, type Connection } from "./channel.js";
@@ -80,10 +80,17 @@ export class WebSocketTransport implements Transport {
   private connect(): Promise<WebSocket> {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) return Promise.resolve(this.socket);
     if (this.opening) return this.opening;
-    const query: Record<string, string> = this.options.token ? { token: this.options.token } : {};
-    let url = apiUrl(this.options, "/api/ws", query);
-    url = new URL(url, globalThis.location?.href).href.replace(/^http/, "ws");
-    this.opening = new Promise<WebSocket>((resolve, reject) => {
+    const url = new URL(apiUrl(this.options, "/api/ws"), globalThis.location?.href).href.replace(
+      /^http/,
+      "ws",
+    );
+    this.opening = this.options.ensureSession().then(() => this.open(url));
+    this.opening.catch(() => (this.opening = null));
+    return this.opening;
+  }
+
+  private open(url: string): Promise<WebSocket> {
+    return new Promise<WebSocket>((resolve, reject) => {
       const socket = new WebSocket(url);
       socket.onopen = () => {
         this.everOpened = true;
@@ -101,7 +108,6 @@ export class WebSocketTransport implements Transport {
         this.dropAll();
       };
     });
-    return this.opening;
   }
 
   /** Every stream on a closed socket is lost until its reader resumes it on a new one. */

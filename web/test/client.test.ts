@@ -192,6 +192,7 @@ describe("the stream loop", () => {
     const transport = new FetchTransport(
       {
         baseUrl: "http://x",
+        ensureSession: async () => {},
         fetch: async () =>
           new Response(JSON.stringify({ error: { code: "stream_not_found", message: "gone" } }), {
             status: 404,
@@ -267,6 +268,7 @@ describe("fetch transports", () => {
     const transport = new FetchTransport(
       {
         baseUrl: "",
+        ensureSession: async () => {},
         fetch: async (_url, init) => {
           headers = init?.headers as Record<string, string>;
           return new Response(null, { status: 204 });
