@@ -5,13 +5,20 @@ STAMP  := $(VENV)/.installed
 PYTHON ?= python3
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# The web app is rebuilt whenever a source under web/ changes.
+WEB_STAMP   := web/.build-stamp
+WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/dist -prune -o -type f \( -name '*.ts' -o -name '*.css' -o -name '*.html' -o -name '*.json' -o -name '*.mjs' \) -print)
 
-.PHONY: setup services run test check pytest clean bench-relay
+.PHONY: setup services run test check pytest webtest clean bench-relay
 
-setup: $(STAMP)
+setup: $(STAMP) $(WEB_STAMP)
 
 $(STAMP): pyproject.toml scripts/setup
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup
+	touch $@ $(WEB_STAMP)  # scripts/setup built the web app too
+
+$(WEB_STAMP): $(STAMP) $(WEB_SOURCES) scripts/build-web
+	bash scripts/build-web
 	touch $@
 
 services:
@@ -20,10 +27,13 @@ services:
 run: setup
 	$(BIN)/tokenwire serve --host $(HOST) --port $(PORT)
 
-test: setup services check pytest
+test: setup services check webtest pytest
 
 check: setup
 	bash scripts/check
+
+webtest: setup
+	cd web && node build.mjs --tests && node --test dist/test/
 
 pytest: setup services
 	$(BIN)/python -m pytest -q
@@ -34,4 +44,4 @@ bench-relay: setup
 	$(BIN)/python -m bench.relay $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist $(WEB_STAMP)

@@ -1,0 +1,197 @@
+/** The client: chat and resume over the chosen transport, plus the REST calls a chat UI needs. */
+
+import { AutoTransport } from "./auto-transport.js";
+import { errorFromResponse } from "./errors.js";
+import { EventSourceTransport } from "./eventsource-transport.js";
+import { FetchTransport } from "./fetch-transport.js";
+import {
+  ChatStream,
+  DEFAULT_STREAM_OPTIONS,
+  type StreamHandlers,
+  type StreamOptions,
+} from "./stream.js";
+import {
+  apiUrl,
+  authHeaders,
+  type ChatRequest,
+  type Transport,
+  type TransportName,
+  type TransportOptions,
+} from "./transport.js";
+import { WebSocketTransport } from "./websocket-transport.js";
+
+export interface ClientOptions extends Partial<StreamOptions> {
+  /** Base URL of the server; "" (the default) for the page's own origin. */
+  baseUrl?: string;
+  /**
+   * `websocket`, `sse`, `ndjson` or `eventsource`. By default: WebSocket, falling back to SSE over
+   * fetch if no socket can be opened (and SSE where there is no WebSocket at all).
+   */
+  transport?: TransportName;
+  /**
+   * API token, for servers that require one: `Authorization: Bearer` on fetch; WebSocket and
+   * EventSource use the cookie that `POST /api/login` sets, logged in once before they open.
+   */
+  token?: string;
+  fetch?: typeof fetch;
+}
+
+export interface ModelInfo {
+  id: string;
+  provider: string;
+  default: boolean;
+}
+
+export interface ConversationSummary {
+  id: string;
+  title: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface StoredMessage {
+  id: string;
+  role: "user" | "assistant" | "system";
+  content: string;
+  reasoning: string;
+  status: "streaming" | "complete" | "cancelled" | "error" | "interrupted";
+  model: string | null;
+  stream_id: string | null;
+  finish_reason: string | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+export interface Conversation extends ConversationSummary {
+  messages: StoredMessage[];
+}
+
+function defaultTransport(options: TransportOptions): Transport {
+  if (typeof WebSocket !== "function") return new FetchTransport(options, "sse");
+  return new AutoTransport(new WebSocketTransport(options), new FetchTransport(options, "sse"));
+}
+
+export class TokenwireClient {
+  readonly transport: Transport;
+  private readonly options: TransportOptions;
+  private readonly streamOptions: StreamOptions;
+
+  constructor(options: ClientOptions = {}) {
+    const boundFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    let session: Promise<void> | null = null;
+    this.options = {
+      baseUrl: options.baseUrl ?? "",
+      token: options.token,
+      fetch: boundFetch,
+      ensureSession: () => {
+        const token = options.token;
+        if (!token) return Promise.resolve();
+        session ??= this.login(token).then(
+          () => undefined,
+          (error: unknown) => {
+            session = null;
+            throw error;
+          },
+        );
+        return session;
+      },
+    };
+    this.streamOptions = { ...DEFAULT_STREAM_OPTIONS, ...definedOnly(options) };
+    this.transport = options.transport
+      ? makeTransport(options.transport, this.options)
+      : defaultTransport(this.options);
+  }
+
+  /** Start a generation; the returned stream resumes by itself until its terminal event. */
+  chat(request: ChatRequest, handlers: StreamHandlers = {}): ChatStream {
+    const stream = new ChatStream(this.transport, this.streamOptions, handlers);
+    queueMicrotask(() => void stream.run(() => this.transport.start(request)));
+    return stream;
+  }
+
+  /** Read a stream that is already running (after a reload, say), from after `after`. */
+  resume(streamId: string, after = 0, handlers: StreamHandlers = {}): ChatStream {
+    const stream = new ChatStream(this.transport, this.streamOptions, handlers);
+    queueMicrotask(
+      () => void stream.run(() => this.transport.resume(streamId, after), streamId, after),
+    );
+    return stream;
+  }
+
+  /** Stop a generation on the server; resolves once its terminal event is written. */
+  async cancel(streamId: string): Promise<"cancelled" | "finished"> {
+    const body = await this.json<{ status: "cancelled" | "finished" }>(
+      `/api/streams/${encodeURIComponent(streamId)}/cancel`,
+      { method: "POST" },
+    );
+    return body.status;
+  }
+
+  async models(): Promise<ModelInfo[]> {
+    return (await this.json<{ data: ModelInfo[] }>("/api/models")).data;
+  }
+
+  async conversations(limit = 50): Promise<ConversationSummary[]> {
+    const path = `/api/conversations?limit=${limit}`;
+    return (await this.json<{ data: ConversationSummary[] }>(path)).data;
+  }
+
+  conversation(id: string): Promise<Conversation> {
+    return this.json<Conversation>(`/api/conversations/${encodeURIComponent(id)}`);
+  }
+
+  async deleteConversation(id: string): Promise<void> {
+    await this.json(`/api/conversations/${encodeURIComponent(id)}`, { method: "DELETE" });
+  }
+
+  /** Exchange a token for the HttpOnly session cookie (what browsers' WebSocket carries). */
+  async login(token: string): Promise<{ user: string; auth: boolean }> {
+    return this.json("/api/login", {
+      method: "POST",
+      body: JSON.stringify({ token }),
+      headers: { "Content-Type": "application/json" },
+    });
+  }
+
+  async logout(): Promise<void> {
+    await this.json("/api/logout", { method: "POST" });
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+
+  private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const response = await this.options.fetch(apiUrl(this.options, path), {
+      ...init,
+      headers: {
+        Accept: "application/json",
+        ...authHeaders(this.options),
+        ...(init.headers as Record<string, string> | undefined),
+      },
+    });
+    if (!response.ok) throw await errorFromResponse(response);
+    return (response.status === 204 ? undefined : await response.json()) as T;
+  }
+}
+
+function makeTransport(name: TransportName, options: TransportOptions): Transport {
+  switch (name) {
+    case "websocket":
+      return new WebSocketTransport(options);
+    case "eventsource":
+      return new EventSourceTransport(options);
+    case "sse":
+    case "ndjson":
+      return new FetchTransport(options, name);
+  }
+}
+
+function definedOnly(options: ClientOptions): Partial<StreamOptions> {
+  const out: Partial<StreamOptions> = {};
+  for (const key of ["idleTimeoutMs", "giveUpAfterMs", "maxDelayMs", "retryMs"] as const) {
+    const value = options[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}

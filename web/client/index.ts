@@ -1,0 +1,39 @@
+/** tokenwire's browser client: four transports, one event path, automatic resume. */
+
+export { AutoTransport } from "./auto-transport.js";
+export { backoffDelay } from "./backoff.js";
+export { Channel, type Connection, type WireItem } from "./channel.js";
+export {
+  type ClientOptions,
+  type Conversation,
+  type ConversationSummary,
+  type ModelInfo,
+  type StoredMessage,
+  TokenwireClient,
+} from "./client.js";
+export { ConnectionLost, TokenwireError } from "./errors.js";
+export {
+  asEvent,
+  isTerminal,
+  type DeltaEvent,
+  type DoneEvent,
+  type ErrorEvent,
+  type ReasoningEvent,
+  type StartEvent,
+  type StreamEvent,
+  type TerminalEvent,
+  type UsageEvent,
+} from "./events.js";
+export { EventSourceTransport } from "./eventsource-transport.js";
+export { FetchTransport } from "./fetch-transport.js";
+export { NdjsonDecoder } from "./ndjson.js";
+export { type SseMessage, SseParser, type SseSink } from "./sse.js";
+export {
+  ChatStream,
+  DEFAULT_STREAM_OPTIONS,
+  type StreamHandlers,
+  type StreamOptions,
+  type StreamStatus,
+} from "./stream.js";
+export type { ChatRequest, Transport, TransportName, TransportOptions } from "./transport.js";
+export { WebSocketTransport } from "./websocket-transport.js";
