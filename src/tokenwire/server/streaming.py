@@ -59,8 +59,12 @@ async def read_stream(
                 # A reader far behind gets its backlog in slices, each one write: the transport's
                 # flow control then applies between them, so a reader that stops reading holds
                 # at most one slice in memory.
-                for start in range(0, len(batch.events), MAX_WRITE_EVENTS):
-                    yield batch.events[start : start + MAX_WRITE_EVENTS]
+                events = batch.events
+                if len(events) <= MAX_WRITE_EVENTS:  # the usual case: no copy
+                    yield events
+                else:
+                    for start in range(0, len(events), MAX_WRITE_EVENTS):
+                        yield events[start : start + MAX_WRITE_EVENTS]
             elif not batch.ended:
                 yield ()
             if batch.ended:
