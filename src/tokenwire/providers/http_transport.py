@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -42,6 +43,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        # Set once the socket is really closed, which asyncio does a loop iteration after close().
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._reset()
 
     def _reset(self) -> None:
@@ -81,6 +84,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if not self.lost.done():
+            self.lost.set_result(None)
         if self.active and not self.complete and self.error is None:
             if self.headers_done.done() and self.until_eof:
                 self.complete = True
@@ -206,6 +211,7 @@ class StreamingTransport(httpx.AsyncBaseTransport):
         self._expiry = keepalive_expiry
         self._ssl = ssl_context
         self._closed = False
+        self._open: weakref.WeakSet[_Connection] = weakref.WeakSet()  # idle and in use
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -264,6 +270,7 @@ class StreamingTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError) as exc:
             raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
+        self._open.add(conn)
         return conn
 
     def _release(self, conn: _Connection) -> None:
@@ -279,11 +286,16 @@ class StreamingTransport(httpx.AsyncBaseTransport):
         idle.append(conn)
 
     async def aclose(self) -> None:
+        """Close every connection, in use or idle, and wait until their sockets are: the loop may
+        be closed right after, and a close still pending then would leave the socket open."""
         self._closed = True
-        for idle in self._idle.values():
-            for conn in idle:
-                conn.close()
         self._idle.clear()
+        conns = list(self._open)
+        for conn in conns:
+            conn.close()
+        pending = [conn.lost for conn in conns if conn.transport is not None]
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
 
 
 def _head(request: httpx.Request, body: bytes) -> bytes:
