@@ -260,6 +260,20 @@ def history(conversation_id: str | None, limit: int, url: str | None, token: str
     commands.history(target, conversation_id, limit=limit, plain=plain)
 
 
+@main.command()
+@config_option
+@click.option("--url", envvar="TOKENWIRE_URL", help="Show this server's web app instead.")
+def desktop(config_file: str | None, url: str | None) -> None:
+    """Open the chat app in a desktop window (needs the `desktop` extra: PySide6).
+
+    Without --url it runs the server of `serve` in-process, on a free loopback port.
+    """
+    from tokenwire.desktop.launch import launch
+
+    settings = None if url else _settings(config_file)
+    sys.exit(launch(settings, url))
+
+
 def _safe(url: str) -> str:
     """A database URL without its password, fit for a log line."""
     scheme, sep, rest = url.partition("://")
