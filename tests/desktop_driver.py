@@ -81,6 +81,10 @@ def main() -> int:
             report["hash"] = js("location.hash")
             report["title"] = window.windowTitle()
             if args.screenshot:
+                wait_for("document.getElementById('stop').hidden")
+                pause = QEventLoop()  # the page's last frame reaches the widget a little later
+                QTimer.singleShot(800, pause.quit)
+                pause.exec()
                 report["screenshot"] = window.grab().save(args.screenshot)
             window.new_chat_action.trigger()
             report["after_new_chat"] = wait_for(

@@ -52,7 +52,7 @@ def write_config(tmp_path: Path, text: str = TEXT, tokens_per_second: float = 20
         f'database_url = "sqlite:///{tmp_path / "tokenwire.db"}"\n'
         "[[models]]\n"
         'id = "replay"\nprovider = "replay"\n'
-        f"text = {json.dumps(text)}\ntokens_per_second = {tokens_per_second}\n",
+        f"text = {json.dumps(text, ensure_ascii=False)}\ntokens_per_second = {tokens_per_second}\n",
         encoding="utf-8",
     )
     return config
