@@ -166,3 +166,15 @@ def test_without_a_display_it_says_so(tmp_path: Path) -> None:
 def test_an_unknown_qt_platform_is_named(tmp_path: Path) -> None:
     line = cannot_run(tmp_path, env_for(tmp_path, QT_QPA_PLATFORM="nosuchplatform"))
     assert "QT_QPA_PLATFORM=nosuchplatform" in line and "offscreen" in line
+
+
+def test_a_url_that_is_not_http_is_refused_before_any_window(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tokenwire.cli", "desktop", "--url", "localhost:8000"],
+        env=env_for(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--url" in done.stderr and "http://" in done.stderr and "Traceback" not in done.stderr
