@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import time
 from typing import Any
@@ -27,6 +29,7 @@ def main() -> int:
     parser.add_argument("--screenshot")
     parser.add_argument("--resize", help="WxH: resize the window before quitting")
     parser.add_argument("--quit-while-streaming", action="store_true")
+    parser.add_argument("--kill-renderer", action="store_true", help="after the answer")
     args = parser.parse_args()
     report: dict[str, Any] = {}
 
@@ -80,6 +83,20 @@ def main() -> int:
             report["answer"] = js("document.querySelector('article.assistant .markdown').innerText")
             report["hash"] = js("location.hash")
             report["title"] = window.windowTitle()
+            if args.kill_renderer:
+                loads: list[bool] = []
+                window.view.loadFinished.connect(loads.append)
+                os.kill(window.view.page().renderProcessPid(), signal.SIGKILL)
+                deadline = time.monotonic() + 60
+                while not loads and time.monotonic() < deadline:  # the window loads a new page
+                    pause = QEventLoop()
+                    QTimer.singleShot(100, pause.quit)
+                    pause.exec()
+                report["reloaded"] = loads
+                report["after_reload"] = wait_for(
+                    "document.querySelector('article.assistant')?.dataset.state === 'done'"
+                    " && document.querySelector('article.assistant .markdown').innerText"
+                )
             if args.screenshot:
                 wait_for("document.getElementById('stop').hidden")
                 pause = QEventLoop()  # the page's last frame reaches the widget a little later

@@ -24,7 +24,7 @@ APP_BUILT = (ROOT / "src/tokenwire/static/app/index.html").is_file()
 HAS_PYSIDE = importlib.util.find_spec("PySide6") is not None
 TEXT = "Hello from the **desktop** window. 你好，世界！"
 SHOWN = "Hello from the desktop window. 你好，世界！"
-LONG = " ".join(f"word{i}" for i in range(120))
+LONG = " ".join(f"word{i}" for i in range(200))
 
 needs_pyside = pytest.mark.skipif(
     not HAS_PYSIDE, reason="PySide6 is not installed (the `desktop` extra)"
@@ -40,16 +40,21 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update(
         QT_QPA_PLATFORM="offscreen",
         XDG_CONFIG_HOME=str(tmp_path / "config"),  # the remembered window size goes here
+        # Chromium's sandbox needs user namespaces, which CI containers often lack.
+        QTWEBENGINE_DISABLE_SANDBOX="1",
         PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
     )
     env.update(extra)
     return env
 
 
-def write_config(tmp_path: Path, text: str = TEXT, tokens_per_second: float = 200) -> Path:
+def write_config(
+    tmp_path: Path, text: str = TEXT, tokens_per_second: float = 200, grace: float = 10
+) -> Path:
     config = tmp_path / "tokenwire.toml"
     config.write_text(
         f'database_url = "sqlite:///{tmp_path / "tokenwire.db"}"\n'
+        f"shutdown_grace_seconds = {grace}\n"
         "[[models]]\n"
         'id = "replay"\nprovider = "replay"\n'
         f"text = {json.dumps(text, ensure_ascii=False)}\ntokens_per_second = {tokens_per_second}\n",
@@ -107,11 +112,23 @@ def test_window_size_is_remembered(tmp_path: Path) -> None:
 @needs_pyside
 @needs_app
 def test_quitting_while_an_answer_streams_lets_it_finish_and_be_stored(tmp_path: Path) -> None:
-    config = write_config(tmp_path, LONG, tokens_per_second=40)  # about three seconds
+    # About eight seconds of answer, and a grace long enough for it on a loaded machine.
+    config = write_config(tmp_path, LONG, tokens_per_second=25, grace=120)
     report = drive(tmp_path, "--config", str(config), "--quit-while-streaming")
     assert report["exit_code"] == 0
     assert 0 < len(report["shown_before_quit"]) < len(LONG)  # it was quit mid-answer
     assert stored(tmp_path)[-1] == ("assistant", "complete", LONG)
+
+
+@needs_pyside
+@needs_app
+def test_a_crashed_page_process_is_replaced_and_the_conversation_shown_again(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    report = drive(tmp_path, "--config", str(config), "--kill-renderer")
+    assert report["reloaded"] == [True]
+    assert report["after_reload"].strip() == SHOWN
 
 
 @needs_pyside

@@ -6,6 +6,7 @@ importing Qt where it cannot run may end the process.
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Callable
 
@@ -15,6 +16,8 @@ from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWebEngineCore import QWebEnginePage
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QApplication, QMainWindow
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = (1100, 800)
 NEW_CHAT_SCRIPT = "document.getElementById('new-chat')?.click()"
@@ -72,6 +75,7 @@ class DesktopWindow(QMainWindow):
         self.view = QWebEngineView(self)
         self.view.setPage(AppPage(QUrl(url), self.view))
         self.view.titleChanged.connect(self._title_changed)
+        self.view.page().renderProcessTerminated.connect(self._renderer_gone)
         self.setCentralWidget(self.view)
         self.new_chat_action = self._action(
             "&New chat", QKeySequence.StandardKey.New, self.new_chat
@@ -98,6 +102,15 @@ class DesktopWindow(QMainWindow):
     def new_chat(self) -> None:
         """What the page's own "New chat" button does: an empty conversation, the input focused."""
         self.view.page().runJavaScript(NEW_CHAT_SCRIPT)
+
+    def _renderer_gone(
+        self, status: QWebEnginePage.RenderProcessTerminationStatus, code: int
+    ) -> None:
+        # A crashed or killed page process leaves a blank window: load the app again. The answer
+        # that was streaming is not lost; the app picks it up from the server on load.
+        if status != QWebEnginePage.RenderProcessTerminationStatus.NormalTerminationStatus:
+            log.warning("the page's process ended (%s, code %d); reloading", status.name, code)
+            QTimer.singleShot(500, self.view.reload)
 
     def _title_changed(self, title: str) -> None:
         self.setWindowTitle(title if title.startswith("tokenwire") else f"{title} · tokenwire")
