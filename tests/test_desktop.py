@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +197,30 @@ def test_a_url_that_is_not_http_is_refused_before_any_window(tmp_path: Path) -> 
     )
     assert done.returncode == 2
     assert "--url" in done.stderr and "http://" in done.stderr and "Traceback" not in done.stderr
+
+
+@needs_pyside
+@needs_app
+def test_sigterm_closes_the_window_and_exits_cleanly(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    window = subprocess.Popen(
+        [sys.executable, "-m", "tokenwire.cli", "desktop", "--config", str(config)],
+        env=env_for(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ini = tmp_path / "config" / "tokenwire" / "desktop.ini"
+        db = tmp_path / "tokenwire.db"
+        deadline = time.monotonic() + 120
+        while not db.exists() and window.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # the embedded server creates the database as it starts
+        assert window.poll() is None, window.communicate()
+        window.send_signal(signal.SIGTERM)
+        _, err = window.communicate(timeout=60)
+    finally:
+        window.kill()
+    assert window.returncode == 0, err
+    assert "Traceback" not in err
+    assert ini.exists()  # it closed as a window does, saving its geometry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -28,8 +29,16 @@ def launch(
         return 1
     from tokenwire.desktop.window import run_window
 
+    # Ctrl-C or SIGTERM while the server starts: remembered, and the window closes once it opens.
+    signals: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda number, _: signals.append(number))
+
+    def stop_requested() -> bool:
+        return bool(signals)
+
     if url is not None:
-        return run_window(url.rstrip("/") + "/", on_window)
+        return run_window(url.rstrip("/") + "/", on_window, stop_requested)
     assert settings is not None
     server = EmbeddedServer(settings)
     try:
@@ -38,6 +47,6 @@ def launch(
         print(f"tokenwire desktop: {exc}", file=sys.stderr)
         return 1
     try:
-        return run_window(base + "/", on_window)
+        return run_window(base + "/", on_window, stop_requested)
     finally:
         server.stop()  # running answers finish and are stored first

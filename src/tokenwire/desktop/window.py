@@ -127,16 +127,25 @@ class DesktopWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def run_window(url: str, on_window: Callable[[DesktopWindow], None] | None = None) -> int:
-    """Show the app at ``url`` until the window closes; returns Qt's exit code."""
+def run_window(
+    url: str,
+    on_window: Callable[[DesktopWindow], None] | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
+) -> int:
+    """Show the app at ``url`` until the window closes; returns Qt's exit code.
+
+    ``stop_requested`` says whether Ctrl-C or SIGTERM came before the window existed.
+    """
     app = QApplication.instance() or QApplication(["tokenwire"])
     app.setApplicationName("tokenwire")
     app.setOrganizationName("tokenwire")
     window = DesktopWindow(url)
     # Ctrl-C and SIGTERM close the window as Quit does. Python runs signal handlers only between
     # bytecodes, so a timer lets it in while Qt's loop waits.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: window.close())
+    for sig in (signal.SIGINT, signal.SIGTERM):  # queued: the loop may not be running yet
+        signal.signal(sig, lambda *_: QTimer.singleShot(0, window.close))
+    if stop_requested():
+        QTimer.singleShot(0, window.close)
     heartbeat = QTimer()
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start(200)
