@@ -30,6 +30,7 @@ def main() -> int:
     parser.add_argument("--resize", help="WxH: resize the window before quitting")
     parser.add_argument("--quit-while-streaming", action="store_true")
     parser.add_argument("--kill-renderer", action="store_true", help="after the answer")
+    parser.add_argument("--token", help="sign in with it through the page's form first")
     args = parser.parse_args()
     report: dict[str, Any] = {}
 
@@ -59,6 +60,13 @@ def main() -> int:
 
         try:
             report["size_at_start"] = [window.width(), window.height()]
+            if args.token:
+                wait_for("!document.getElementById('login').hidden")
+                js(
+                    "(() => { document.getElementById('token').value = "
+                    f"{json.dumps(args.token)}; document.getElementById('login').requestSubmit();"
+                    " return true; })()"
+                )
             wait_for("document.querySelectorAll('#model option').length > 0")
             if args.model:
                 js(f"document.getElementById('model').value = {json.dumps(args.model)}")

@@ -42,6 +42,8 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update(
         QT_QPA_PLATFORM="offscreen",
         XDG_CONFIG_HOME=str(tmp_path / "config"),  # the remembered window size goes here
+        XDG_DATA_HOME=str(tmp_path / "data"),  # the browser profile: cookies, storage
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
         # Chromium's sandbox needs user namespaces, which CI containers often lack.
         QTWEBENGINE_DISABLE_SANDBOX="1",
         PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
@@ -131,6 +133,22 @@ def test_a_crashed_page_process_is_replaced_and_the_conversation_shown_again(
     report = drive(tmp_path, "--config", str(config), "--kill-renderer")
     assert report["reloaded"] == [True]
     assert report["after_reload"].strip() == SHOWN
+
+
+@needs_pyside
+@needs_app
+def test_the_sign_in_is_kept_for_the_next_window(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    created = subprocess.run(
+        [sys.executable, "-m", "tokenwire.cli", "token", "create", "alice", "--config", str(config)],
+        env=env_for(tmp_path), capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    token = created.stdout.strip()  # the token alone; the note goes to stderr
+    first = drive(tmp_path, "--config", str(config), "--token", token, "--prompt", "one")
+    assert first["state"] == "done"
+    second = drive(tmp_path, "--config", str(config), "--prompt", "two")  # no sign-in form now
+    assert second["state"] == "done"
+    assert [row[2] for row in stored(tmp_path) if row[0] == "user"] == ["one", "two"]
 
 
 @needs_pyside

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import shiboken6
 from PySide6.QtCore import QByteArray, QSettings, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
-from PySide6.QtWebEngineCore import QWebEnginePage
+from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QApplication, QMainWindow
 
@@ -31,8 +31,8 @@ def settings_store() -> QSettings:
 class AppPage(QWebEnginePage):
     """Keeps the window on the app: links to anywhere else open in the system browser."""
 
-    def __init__(self, origin: QUrl, parent: QWebEngineView) -> None:
-        super().__init__(parent)
+    def __init__(self, profile: QWebEngineProfile, origin: QUrl, parent: QWebEngineView) -> None:
+        super().__init__(profile, parent)
         self.origin = origin
 
     def acceptNavigationRequest(
@@ -49,7 +49,7 @@ class AppPage(QWebEnginePage):
 
     def createWindow(self, type: QWebEnginePage.WebWindowType) -> QWebEnginePage:
         # A link with target="_blank": the page Qt gets back only hands its URL to the browser.
-        return ExternalLinkPage(self)
+        return ExternalLinkPage(self.profile(), self)
 
 
 class ExternalLinkPage(QWebEnginePage):
@@ -68,12 +68,22 @@ def _same_origin(a: QUrl, b: QUrl) -> bool:
     return (a.scheme(), a.host(), a.port()) == (b.scheme(), b.host(), b.port())
 
 
+def persistent_profile() -> QWebEngineProfile:
+    """A named profile, so the sign-in cookie and the page's storage outlive the window (Qt's
+    default profile keeps nothing); it lives in ~/.local/share/tokenwire on Linux."""
+    profile = QWebEngineProfile("tokenwire")
+    profile.setPersistentCookiesPolicy(
+        QWebEngineProfile.PersistentCookiesPolicy.AllowPersistentCookies
+    )
+    return profile
+
+
 class DesktopWindow(QMainWindow):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, profile: QWebEngineProfile) -> None:
         super().__init__()
         self.setWindowTitle("tokenwire")
         self.view = QWebEngineView(self)
-        self.view.setPage(AppPage(QUrl(url), self.view))
+        self.view.setPage(AppPage(profile, QUrl(url), self.view))
         self.view.titleChanged.connect(self._title_changed)
         self.view.page().renderProcessTerminated.connect(self._renderer_gone)
         self.setCentralWidget(self.view)
@@ -139,7 +149,8 @@ def run_window(
     app = QApplication.instance() or QApplication(["tokenwire"])
     app.setApplicationName("tokenwire")
     app.setOrganizationName("tokenwire")
-    window = DesktopWindow(url)
+    profile = persistent_profile()
+    window = DesktopWindow(url, profile)
     # Ctrl-C and SIGTERM close the window as Quit does. Python runs signal handlers only between
     # bytecodes, so a timer lets it in while Qt's loop waits.
     for sig in (signal.SIGINT, signal.SIGTERM):  # queued: the loop may not be running yet
@@ -159,5 +170,6 @@ def run_window(
     page = window.view.page()
     shiboken6.delete(page)
     shiboken6.delete(window)
+    shiboken6.delete(profile)  # after its pages, and it writes its cookies out
     QApplication.processEvents()
     return code
