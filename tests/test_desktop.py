@@ -139,10 +139,15 @@ def test_a_crashed_page_process_is_replaced_and_the_conversation_shown_again(
 @needs_app
 def test_the_sign_in_is_kept_for_the_next_window(tmp_path: Path) -> None:
     config = write_config(tmp_path)
+    command = [sys.executable, "-m", "tokenwire.cli", "token", "create", "alice"]
     created = subprocess.run(
-        [sys.executable, "-m", "tokenwire.cli", "token", "create", "alice", "--config", str(config)],
-        env=env_for(tmp_path), capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        [*command, "--config", str(config)],
+        env=env_for(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     token = created.stdout.strip()  # the token alone; the note goes to stderr
     first = drive(tmp_path, "--config", str(config), "--token", token, "--prompt", "one")
     assert first["state"] == "done"
