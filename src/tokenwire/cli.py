@@ -8,6 +8,7 @@ import datetime
 import ipaddress
 import os
 import sys
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -258,6 +259,47 @@ def history(conversation_id: str | None, limit: int, url: str | None, token: str
 
     target = commands.Target(url, token, config_file)
     commands.history(target, conversation_id, limit=limit, plain=plain)
+
+
+@main.command()
+@config_option
+@click.option("--url", envvar="TOKENWIRE_URL", help="Show this server's web app instead.")
+def desktop(config_file: str | None, url: str | None) -> None:
+    """Open the chat app in a desktop window (needs the `desktop` extra: PySide6).
+
+    Without --url it runs the server of `serve` in-process, on a free loopback port.
+    """
+    from tokenwire.desktop.launch import launch
+    from tokenwire.logs import configure_logging
+
+    settings = None
+    if url is not None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(
+                "an http:// or https:// URL, e.g. http://host:8000", param_hint="--url"
+            )
+    else:
+        settings = _settings(config_file)
+        _check_python_models(settings)
+        configure_logging("warning", "text")  # the window is the interface; problems still show
+        if settings.database_url.startswith(("postgresql://", "postgres://")):
+            _migrate(settings.database_url)  # a shared database down: say so clearly, and exit
+    sys.exit(launch(settings, url))
+
+
+def _check_python_models(settings: Settings) -> None:
+    """As `serve` does: model functions import from the working directory, checked up front."""
+    from tokenwire.providers.python import check_entry
+
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        for model in settings.models:
+            if model.provider == "python":
+                check_entry(model.entry)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _safe(url: str) -> str:

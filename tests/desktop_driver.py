@@ -1,0 +1,140 @@
+"""Drives ``tokenwire desktop`` in a process of its own (Qt in the pytest process is fragile).
+
+It opens the real window through the product's own launcher, types a prompt into the page, waits
+for the answer, and prints one JSON object with what the page showed. Run by tests/test_desktop.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from tokenwire.config import load_settings
+from tokenwire.desktop.launch import launch
+
+FINAL = ("done", "error", "cancelled", "interrupted", "length")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    parser.add_argument("--url")
+    parser.add_argument("--prompt", default="Hello")
+    parser.add_argument("--model")
+    parser.add_argument("--screenshot")
+    parser.add_argument("--resize", help="WxH: resize the window before quitting")
+    parser.add_argument("--quit-while-streaming", action="store_true")
+    parser.add_argument("--kill-renderer", action="store_true", help="after the answer")
+    parser.add_argument("--token", help="sign in with it through the page's form first")
+    args = parser.parse_args()
+    report: dict[str, Any] = {}
+
+    def script(window: Any) -> None:
+        from PySide6.QtCore import QEventLoop, QTimer
+
+        def js(code: str, timeout: float = 30.0) -> Any:
+            box: list[Any] = []
+            loop = QEventLoop()
+            window.view.page().runJavaScript(code, 0, lambda r: (box.append(r), loop.quit()))
+            QTimer.singleShot(int(timeout * 1000), loop.quit)
+            loop.exec()
+            if not box:
+                raise TimeoutError(f"no answer from the page to {code!r}")
+            return box[0]
+
+        def wait_for(code: str, timeout: float = 90.0) -> Any:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                value = js(code)
+                if value:
+                    return value
+                pause = QEventLoop()
+                QTimer.singleShot(100, pause.quit)
+                pause.exec()
+            raise TimeoutError(f"the page never satisfied {code!r}")
+
+        try:
+            report["size_at_start"] = [window.width(), window.height()]
+            if args.token:
+                wait_for("!document.getElementById('login').hidden")
+                js(
+                    "(() => { document.getElementById('token').value = "
+                    f"{json.dumps(args.token)}; document.getElementById('login').requestSubmit();"
+                    " return true; })()"
+                )
+            wait_for("document.querySelectorAll('#model option').length > 0")
+            if args.model:
+                js(f"document.getElementById('model').value = {json.dumps(args.model)}")
+            js(
+                "(() => { const i = document.getElementById('input');"
+                f" i.value = {json.dumps(args.prompt)};"
+                " i.dispatchEvent(new Event('input', {bubbles: true}));"
+                " document.getElementById('send').click(); return true; })()"
+            )
+            if args.quit_while_streaming:
+                wait_for("document.querySelector('article.assistant .markdown')?.innerText")
+                report["shown_before_quit"] = js(
+                    "document.querySelector('article.assistant .markdown').innerText"
+                )
+                window.quit_action.trigger()
+                return
+            states = json.dumps(list(FINAL))
+            report["state"] = wait_for(
+                f"{states}.includes(document.querySelector('article.assistant')?.dataset.state)"
+                " && document.querySelector('article.assistant').dataset.state"
+            )
+            report["answer"] = js("document.querySelector('article.assistant .markdown').innerText")
+            report["hash"] = js("location.hash")
+            report["title"] = window.windowTitle()
+            if args.kill_renderer:
+                loads: list[bool] = []
+                window.view.loadFinished.connect(loads.append)
+                os.kill(window.view.page().renderProcessPid(), signal.SIGKILL)
+                deadline = time.monotonic() + 60
+                while not loads and time.monotonic() < deadline:  # the window loads a new page
+                    pause = QEventLoop()
+                    QTimer.singleShot(100, pause.quit)
+                    pause.exec()
+                report["reloaded"] = loads
+                report["after_reload"] = wait_for(
+                    "document.querySelector('article.assistant')?.dataset.state === 'done'"
+                    " && document.querySelector('article.assistant .markdown').innerText"
+                )
+            if args.screenshot:
+                wait_for("document.getElementById('stop').hidden")
+                pause = QEventLoop()  # the page's last frame reaches the widget a little later
+                QTimer.singleShot(800, pause.quit)
+                pause.exec()
+                report["screenshot"] = window.grab().save(args.screenshot)
+            window.new_chat_action.trigger()
+            report["after_new_chat"] = wait_for(
+                "document.querySelectorAll('#thread article').length === 0"
+                " && location.hash !== " + json.dumps(report["hash"]) + " && 'empty'"
+            )
+            if args.resize:
+                width, height = (int(n) for n in args.resize.split("x"))
+                window.resize(width, height)
+            window.quit_action.trigger()
+        except Exception as exc:  # reported, and the window closed, so the test sees why
+            report["failure"] = repr(exc)
+            window.close()
+
+    from PySide6.QtCore import QTimer
+
+    def start(window: Any) -> None:
+        QTimer.singleShot(0, lambda: script(window))
+
+    settings = None if args.url else load_settings(args.config)
+    code = launch(settings, args.url, start)
+    report["exit_code"] = code
+    print(json.dumps(report), flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
