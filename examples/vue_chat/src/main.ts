@@ -1,0 +1,12 @@
+import { TokenwireClient, type TransportName } from "tokenwire-web/client";
+import { createApp } from "vue";
+import Chat from "./Chat.vue";
+
+// ?server=<tokenwire base URL> (default: this page's origin), ?model=<id>, ?transport=<name>.
+const query = new URLSearchParams(location.search);
+const client = new TokenwireClient({
+  baseUrl: query.get("server") ?? "",
+  transport: (query.get("transport") as TransportName | null) ?? undefined,
+});
+
+createApp(Chat, { client, model: query.get("model") ?? undefined }).mount("#app");

@@ -1,0 +1,5 @@
+import vue from "@vitejs/plugin-vue";
+import { defineConfig } from "vite";
+
+// base "./": the built page works from any path it is served under.
+export default defineConfig({ base: "./", plugins: [vue()] });
