@@ -10,7 +10,7 @@ export function Chat({ client, model }: { client: TokenwireClient; model?: strin
   const [state, setState] = useState<State>("idle");
   const [error, setError] = useState("");
   const stream = useRef<ChatStream | null>(null);
-  const conversationId = useRef<string | undefined>(undefined);
+  const [conversationId, setConversationId] = useState<string | undefined>(undefined);
   const stopRequested = useRef(false);
 
   // Leaving the page stops reading, not generating: the server keeps and stores the answer.
@@ -19,7 +19,7 @@ export function Chat({ client, model }: { client: TokenwireClient; model?: strin
   function onEvent(event: StreamEvent): void {
     switch (event.type) {
       case "start":
-        conversationId.current = event.conversation_id;
+        setConversationId(event.conversation_id);
         if (stopRequested.current) void stop(); // Stop pressed before the stream had an id
         break;
       case "delta":
@@ -43,7 +43,7 @@ export function Chat({ client, model }: { client: TokenwireClient; model?: strin
     setState("streaming");
     stopRequested.current = false;
     const current = client.chat(
-      { message, model, conversation_id: conversationId.current },
+      { message, model, conversation_id: conversationId },
       { onEvent },
     );
     stream.current = current;
@@ -90,7 +90,12 @@ export function Chat({ client, model }: { client: TokenwireClient; model?: strin
           Stop
         </button>
       </form>
-      <pre id="answer" data-state={state} style={{ whiteSpace: "pre-wrap" }}>
+      <pre
+        id="answer"
+        data-state={state}
+        data-conversation={conversationId}
+        style={{ whiteSpace: "pre-wrap" }}
+      >
         {answer}
       </pre>
       {error && (
