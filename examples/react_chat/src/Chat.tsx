@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "react";
+import { useRef, useState } from "react";
 import type { ChatStream, StreamEvent, TokenwireClient } from "tokenwire-web/client";
 
 type State = "idle" | "streaming" | "done" | "cancelled" | "error";
@@ -12,9 +12,6 @@ export function Chat({ client, model }: { client: TokenwireClient; model?: strin
   const stream = useRef<ChatStream | null>(null);
   const [conversationId, setConversationId] = useState<string | undefined>(undefined);
   const stopRequested = useRef(false);
-
-  // Leaving the page stops reading, not generating: the server keeps and stores the answer.
-  useEffect(() => () => client.close(), [client]);
 
   function onEvent(event: StreamEvent): void {
     switch (event.type) {
