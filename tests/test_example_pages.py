@@ -156,6 +156,18 @@ def test_stop_cancels_on_the_server(browser: Any, host: Host, page_name: str) ->
 
 
 @pytest.mark.parametrize("page_name", PAGES)
+def test_stop_at_once_still_cancels(browser: Any, host: Host, page_name: str) -> None:
+    """Stop right after Send, often before the stream has an id: cancelled once it is known."""
+    page = open_page(browser, host, page_name, "crawl")
+    ask(page, "Never mind")
+    page.click("#stop")
+    wait_state(page, "cancelled")
+    stored = stored_answer(host, page)
+    assert (stored["status"], stored["content"]) == ("cancelled", page.text_content("#answer"))
+    assert len(stored["content"]) < len(ANSWER)
+
+
+@pytest.mark.parametrize("page_name", PAGES)
 def test_a_model_error_is_shown_and_the_partial_answer_kept(
     browser: Any, host: Host, page_name: str
 ) -> None:
