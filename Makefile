@@ -9,7 +9,7 @@ PORT   ?= 8000
 WEB_STAMP   := web/.build-stamp
 WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/dist -prune -o -type f \( -name '*.ts' -o -name '*.css' -o -name '*.html' -o -name '*.json' -o -name '*.mjs' \) -print)
 
-.PHONY: setup services run test check pytest webtest clean bench-relay
+.PHONY: setup services run test check pytest webtest examples clean bench-relay
 
 setup: $(STAMP) $(WEB_STAMP)
 
@@ -27,7 +27,7 @@ services:
 run: setup
 	$(BIN)/tokenwire serve --host $(HOST) --port $(PORT)
 
-test: setup services check webtest pytest
+test: setup services check webtest examples pytest
 
 check: setup
 	bash scripts/check
@@ -35,7 +35,11 @@ check: setup
 webtest: setup
 	cd web && node build.mjs --tests && node --test dist/test/
 
-pytest: setup services
+# The React and Vue examples, built with Vite for their browser tests (skipped when up to date).
+examples: setup
+	bash scripts/build-examples
+
+pytest: setup services examples
 	$(BIN)/python -m pytest -q
 
 # Not part of `make test`: about 15 minutes on 2 cores (ARGS=--quick: about 5); results and plots
@@ -44,4 +48,5 @@ bench-relay: setup
 	$(BIN)/python -m bench.relay $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist $(WEB_STAMP)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist $(WEB_STAMP) \
+		examples/*/node_modules examples/*/dist

@@ -1,0 +1,14 @@
+import { TokenwireClient, type TransportName } from "tokenwire-web/client";
+import { createApp } from "vue";
+import Chat from "./Chat.vue";
+
+// ?server=<tokenwire base URL> (default: this page's origin), ?model=<id>, ?transport=<name>.
+const query = new URLSearchParams(location.search);
+// One client for the page's lifetime; leaving the page stops reading, not generating (the server
+// keeps and stores the answer).
+const client = new TokenwireClient({
+  baseUrl: query.get("server") ?? "",
+  transport: (query.get("transport") as TransportName | null) ?? undefined,
+});
+
+createApp(Chat, { client, model: query.get("model") ?? undefined }).mount("#app");
