@@ -178,14 +178,16 @@ async def test_an_open_server_refuses_websockets_from_other_sites(tmp_path: Path
 
 def test_the_openai_sdk_authenticates_with_a_token(server: RunningServer, tokens: Tokens) -> None:
     base = f"{server.base_url}/v1"
-    with pytest.raises(openai.AuthenticationError) as refused:
-        openai.OpenAI(base_url=base, api_key="tw_wrong").models.list()
+    wrong = openai.OpenAI(base_url=base, api_key="tw_wrong")
+    with wrong, pytest.raises(openai.AuthenticationError) as refused:
+        wrong.models.list()
     assert refused.value.code == "unauthorized"
-    client = openai.OpenAI(base_url=base, api_key=tokens["alice"])
-    chunks = client.chat.completions.create(
-        model="replay", messages=[{"role": "user", "content": "hi"}], stream=True
-    )
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ANSWER
+    with openai.OpenAI(base_url=base, api_key=tokens["alice"]) as client:
+        chunks = client.chat.completions.create(
+            model="replay", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == ANSWER
 
 
 def test_revoked_tokens_stop_working(tmp_path: Path, server: RunningServer, tokens: Tokens) -> None:

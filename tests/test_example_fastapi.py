@@ -114,9 +114,10 @@ def test_an_upstream_failure_is_an_error_event_without_the_key(
 
 
 def test_its_openai_compatible_endpoint_serves_the_sdk(host: Host) -> None:
-    sdk = openai.OpenAI(base_url=host.base_url + "/tokenwire/v1", api_key="x", max_retries=0)
-    stream = sdk.chat.completions.create(
-        model="assistant", messages=[{"role": "user", "content": "via the SDK"}], stream=True
-    )
-    pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
+    base = host.base_url + "/tokenwire/v1"
+    with openai.OpenAI(base_url=base, api_key="x", max_retries=0) as sdk:
+        stream = sdk.chat.completions.create(
+            model="assistant", messages=[{"role": "user", "content": "via the SDK"}], stream=True
+        )
+        pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
     assert "".join(pieces) == "via the SDK"

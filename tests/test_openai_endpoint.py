@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -13,8 +14,9 @@ from tests.servers import ANSWER, RunningServer
 
 
 @pytest.fixture
-def sdk(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0)
+def sdk(server: RunningServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0) as sdk:
+        yield sdk
 
 
 def test_models(sdk: openai.OpenAI) -> None:

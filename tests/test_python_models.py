@@ -272,6 +272,7 @@ async def test_a_v1_reader_that_leaves_closes_the_generator(
         if chunk.choices and chunk.choices[0].delta.content:
             break
     await stream.close()
+    await sdk.close()
     assert probe.closed.wait(mf.WAIT)
     await sdk.close()
 

@@ -147,18 +147,13 @@ async def test_v1_client_leaving_closes_the_upstream_request(
 
 
 def test_openai_sdk_sees_reasoning_content(server: RunningServer) -> None:
-    sdk = openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0)
-    chunks = list(
-        sdk.chat.completions.create(
-            model="thinker", messages=[{"role": "user", "content": "Hello world"}], stream=True
-        )
-    )
+    question = [{"role": "user", "content": "Hello world"}]
+    with openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0) as sdk:
+        chunks = list(sdk.chat.completions.create(model="thinker", messages=question, stream=True))
+        whole = sdk.chat.completions.create(model="thinker", messages=question)
     deltas = [c.choices[0].delta for c in chunks if c.choices]
     reasoning = "".join((d.model_extra or {}).get("reasoning_content") or "" for d in deltas)
     assert reasoning
     assert "".join(d.content or "" for d in deltas) == "Hello world"
-    whole = sdk.chat.completions.create(
-        model="thinker", messages=[{"role": "user", "content": "Hello world"}]
-    )
     assert whole.choices[0].message.content == "Hello world"
     assert (whole.choices[0].message.model_extra or {}).get("reasoning_content") == reasoning
