@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from tokenwire.config import ConfigError, Settings, load_settings
-from tokenwire.store.database import database_from_url
+from tokenwire.store.database import Database, DatabaseUnavailable, database_from_url
 from tokenwire.store.migrations import migrate as apply_migrations
 from tokenwire.store.tokens import InvalidUser, TokenInfo, TokenStore
 
@@ -108,13 +108,19 @@ async def _auth_configured(settings: Settings) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def _token_store(settings: Settings) -> AsyncIterator[TokenStore]:
-    db = database_from_url(settings.database_url)
+async def _database(url: str) -> AsyncIterator[tuple[Database, list[str]]]:
+    """The database, migrated (with the steps just applied), closed on the way out."""
+    db = database_from_url(url)
     try:
-        await apply_migrations(db)
-        yield TokenStore(db)
+        yield db, await apply_migrations(db)
     finally:
         await db.close()
+
+
+@contextlib.asynccontextmanager
+async def _token_store(settings: Settings) -> AsyncIterator[TokenStore]:
+    async with _database(settings.database_url) as (db, _):
+        yield TokenStore(db)
 
 
 @main.group()
@@ -186,17 +192,10 @@ def migrate(config_file: str | None) -> None:
 
 def _migrate(url: str) -> list[str]:
     """Apply the migrations; a database that cannot be reached is a one-line error, not a trace."""
-    import asyncio
-
-    from tokenwire.store.database import DatabaseUnavailable, database_from_url
-    from tokenwire.store.migrations import migrate as apply
 
     async def run() -> list[str]:
-        db = database_from_url(url)
-        try:
-            return await apply(db)
-        finally:
-            await db.close()
+        async with _database(url) as (_, applied):
+            return applied
 
     try:
         return asyncio.run(run())

@@ -36,7 +36,7 @@ class Counter:
         self.values: dict[Labels, float] = {}
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
+        key = tuple(sorted(labels.items())) if labels else ()  # unlabelled: the hot path
         self.values[key] = self.values.get(key, 0.0) + amount
 
     def value(self, **labels: str) -> float:

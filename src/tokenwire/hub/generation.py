@@ -54,7 +54,6 @@ class Generation:
         metrics: Metrics | None = None,
     ) -> None:
         self.handle = handle
-        self.provider = provider
         self.messages = messages
         self.params = params
         self.log = log

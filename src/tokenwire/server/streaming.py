@@ -114,10 +114,13 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             async with contextlib.aclosing(self.body_iterator) as body:
                 async for chunk in body:
+                    message = {"type": "http.response.body", "body": chunk, "more_body": True}
+                    if self.send_timeout is None:
+                        await send(message)
+                        continue
                     try:
                         async with asyncio.timeout(self.send_timeout):
-                            await send({"type": "http.response.body", "body": chunk,
-                                        "more_body": True})  # fmt: skip
+                            await send(message)
                     except TimeoutError:
                         logger.info("dropped a reader that stopped reading (%s)",
                                     scope.get("client"))  # fmt: skip

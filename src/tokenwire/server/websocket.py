@@ -63,12 +63,15 @@ class _Session:
         self.send_lock = asyncio.Lock()
         self.dropped = asyncio.Event()  # the client stopped reading: end the session
 
-    async def send(self, frame: bytes) -> None:
+    async def send(self, *frames: bytes) -> None:
+        """Send frames in order, as one unit among the socket's streams: one lock and one send
+        deadline for a whole batch, not one per event."""
         timeout = self.state.settings.send_timeout_seconds or None
         async with self.send_lock:
             try:
                 async with asyncio.timeout(timeout):
-                    await self.ws.send_text(frame.decode())
+                    for frame in frames:
+                        await self.ws.send_text(frame.decode())
             except TimeoutError:
                 if not self.dropped.is_set():
                     logger.info("dropped a WebSocket that stopped reading (%s)", self.ws.client)
@@ -143,9 +146,10 @@ class _Session:
         keepalive = self.state.settings.keepalive_seconds
         try:
             async for events in read_stream(self.state.hub, stream_id, after, keepalive):
-                for event in events:
-                    prefix = start_head if event.seq == 1 else head
-                    await self.send(prefix + event.json[1:])
+                if events:
+                    await self.send(
+                        *((start_head if e.seq == 1 else head) + e.json[1:] for e in events)
+                    )
         except (StreamNotFound, LogUnavailable) as exc:  # unavailable: resume later
             await self.reject(ref, *_ERRORS[type(exc)])
         except (WebSocketDisconnect, RuntimeError):  # the socket closed under us
