@@ -18,6 +18,19 @@ from tokenwire.config import load_settings
 from tokenwire.desktop.launch import launch
 
 FINAL = ("done", "error", "cancelled", "interrupted", "length")
+NETWORK_COUNTER = """(() => {
+  window.__sockets = 0;
+  const Socket = window.WebSocket;
+  window.WebSocket = class extends Socket {
+    constructor(...args) { super(...args); window.__sockets++; }
+  };
+  return true;
+})()"""
+# WebSockets opened since NETWORK_COUNTER ran, and fetches that start or read a stream (the client
+# keeps its own reference to fetch, so those are read from the page's resource timing instead).
+NETWORK_STREAMS = """window.__sockets === undefined ? 'reloaded' : window.__sockets +
+  performance.getEntriesByType('resource')
+    .filter((e) => /\\/api\\/(chat|streams\\/[^/]+)$/.test(new URL(e.name).pathname)).length"""
 
 
 def main() -> int:
@@ -29,6 +42,8 @@ def main() -> int:
     parser.add_argument("--screenshot")
     parser.add_argument("--resize", help="WxH: resize the window before quitting")
     parser.add_argument("--quit-while-streaming", action="store_true")
+    parser.add_argument("--stop-while-streaming", action="store_true", help="the page's Stop")
+    parser.add_argument("--reload-while-streaming", action="store_true", help="the menu's Reload")
     parser.add_argument("--kill-renderer", action="store_true", help="after the answer")
     parser.add_argument("--token", help="sign in with it through the page's form first")
     args = parser.parse_args()
@@ -68,6 +83,9 @@ def main() -> int:
                     " return true; })()"
                 )
             wait_for("document.querySelectorAll('#model option').length > 0")
+            # Count what the page opens on the network for streams from here on: none is expected
+            # where the window's bridge carries them.
+            js(NETWORK_COUNTER)
             if args.model:
                 js(f"document.getElementById('model').value = {json.dumps(args.model)}")
             js(
@@ -76,6 +94,12 @@ def main() -> int:
                 " i.dispatchEvent(new Event('input', {bubbles: true}));"
                 " document.getElementById('send').click(); return true; })()"
             )
+            if args.stop_while_streaming or args.reload_while_streaming:
+                wait_for("document.querySelector('article.assistant .markdown')?.innerText")
+                if args.stop_while_streaming:
+                    js("document.getElementById('stop').click()")
+                else:
+                    window.reload_action.trigger()
             if args.quit_while_streaming:
                 wait_for("document.querySelector('article.assistant .markdown')?.innerText")
                 report["shown_before_quit"] = js(
@@ -90,6 +114,8 @@ def main() -> int:
             )
             report["answer"] = js("document.querySelector('article.assistant .markdown').innerText")
             report["hash"] = js("location.hash")
+            report["transport"] = js("document.body.dataset.transport")
+            report["network_streams"] = js(NETWORK_STREAMS)
             report["title"] = window.windowTitle()
             if args.kill_renderer:
                 loads: list[bool] = []

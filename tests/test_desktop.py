@@ -99,8 +99,36 @@ def test_window_streams_an_answer_from_the_local_server_and_stores_it(tmp_path: 
     assert report["answer"].strip() == SHOWN
     assert report["hash"].startswith("#/c/conv_")
     assert report["after_new_chat"] == "empty"  # the native menu's New chat reached the page
+    # The answer came from the in-process hub over QWebChannel: no socket, no stream request.
+    assert report["transport"] == "qwebchannel"
+    assert report["network_streams"] == 0
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert stored(tmp_path) == [("user", "complete", "Hi there"), ("assistant", "complete", TEXT)]
+
+
+@needs_pyside
+@needs_app
+def test_stop_over_the_bridge_cancels_the_answer_and_keeps_what_was_shown(tmp_path: Path) -> None:
+    config = write_config(tmp_path, LONG, tokens_per_second=20)
+    report = drive(tmp_path, "--config", str(config), "--stop-while-streaming")
+    assert report["state"] == "cancelled"
+    assert report["transport"] == "qwebchannel"
+    role, status, content = stored(tmp_path)[-1]
+    assert (role, status) == ("assistant", "cancelled")
+    assert 0 < len(content) < len(LONG) and LONG.startswith(content)
+    assert " ".join(report["answer"].split()) == " ".join(content.split())
+
+
+@needs_pyside
+@needs_app
+def test_a_reload_mid_answer_resumes_it_over_the_new_pages_bridge(tmp_path: Path) -> None:
+    config = write_config(tmp_path, LONG, tokens_per_second=40)
+    report = drive(tmp_path, "--config", str(config), "--reload-while-streaming")
+    assert report["state"] == "done"
+    assert report["network_streams"] == "reloaded"  # the counter went with the old page
+    assert report["transport"] == "qwebchannel"
+    assert " ".join(report["answer"].split()) == LONG
+    assert stored(tmp_path)[-1] == ("assistant", "complete", LONG)
 
 
 @needs_pyside
@@ -154,6 +182,11 @@ def test_the_sign_in_is_kept_for_the_next_window(tmp_path: Path) -> None:
     second = drive(tmp_path, "--config", str(config), "--prompt", "two")  # no sign-in form now
     assert second["state"] == "done"
     assert [row[2] for row in stored(tmp_path) if row[0] == "user"] == ["one", "two"]
+    # The bridge acted for the signed-in user: the answers are alice's.
+    assert first["transport"] == second["transport"] == "qwebchannel"
+    with sqlite3.connect(tmp_path / "tokenwire.db") as db:
+        owners = {row[0] for row in db.execute("SELECT owner FROM conversations")}
+    assert owners == {"alice"}
 
 
 @needs_pyside
@@ -163,6 +196,7 @@ def test_url_shows_a_remote_servers_app(tmp_path: Path) -> None:
         report = drive(tmp_path, "--url", server.base_url, "--prompt", "remote?")
     assert report["state"] == "done"
     assert " ".join(report["answer"].split()) == " ".join(ANSWER.split())
+    assert report["transport"] == "websocket"  # a remote server's app: no bridge
     assert stored(tmp_path)[-1] == ("assistant", "complete", ANSWER)
 
 

@@ -14,10 +14,11 @@ import { byId, h } from "./dom.js";
 import { StickToBottom } from "./scroll.js";
 import { Sidebar } from "./sidebar.js";
 
-const TRANSPORTS: TransportName[] = ["websocket", "sse", "ndjson", "eventsource"];
+const TRANSPORTS: TransportName[] = ["websocket", "sse", "ndjson", "eventsource", "qwebchannel"];
 
 class App {
-  // `?transport=sse` picks another transport, for diagnosis; WebSocket is the default.
+  // `?transport=sse` picks another transport, for diagnosis; by default WebSocket (in a browser)
+  // or the QWebChannel bridge (in the desktop window).
   private readonly client = new TokenwireClient(transportOption());
   private readonly thread = byId<HTMLDivElement>("thread");
   private readonly input = byId<HTMLTextAreaElement>("input");
@@ -234,6 +235,9 @@ class App {
       },
       onStatus: (status) => {
         if (this.active === active) view.status(status);
+        // Which transport carried the answer, for diagnosis (and the desktop window's tests).
+        if (status.state === "streaming") document.body.dataset.transport = this.client.transport.name;
+        if (status.state === "failed") this.needsSignIn(status.error);
         if (status.state === "failed" && stored && status.error.code === "stream_not_found") {
           view.showStored(stored.content, stored.reasoning, "interrupted", null);
         }

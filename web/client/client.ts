@@ -4,6 +4,7 @@ import { AutoTransport } from "./auto-transport.js";
 import { errorFromResponse } from "./errors.js";
 import { EventSourceTransport } from "./eventsource-transport.js";
 import { FetchTransport } from "./fetch-transport.js";
+import { offeredBridge, QWebChannelTransport } from "./qwebchannel-transport.js";
 import {
   ChatStream,
   DEFAULT_STREAM_OPTIONS,
@@ -24,8 +25,10 @@ export interface ClientOptions extends Partial<StreamOptions> {
   /** Base URL of the server; "" (the default) for the page's own origin. */
   baseUrl?: string;
   /**
-   * `websocket`, `sse`, `ndjson` or `eventsource`. By default: WebSocket, falling back to SSE over
-   * fetch if no socket can be opened (and SSE where there is no WebSocket at all).
+   * `websocket`, `sse`, `ndjson`, `eventsource` or `qwebchannel`. By default: the desktop window's
+   * QWebChannel bridge where the page is shown by `tokenwire desktop`; elsewhere WebSocket,
+   * falling back to SSE over fetch if no socket can be opened (and SSE where there is no
+   * WebSocket at all).
    */
   transport?: TransportName;
   /**
@@ -67,6 +70,8 @@ export interface Conversation extends ConversationSummary {
 }
 
 function defaultTransport(options: TransportOptions): Transport {
+  const bridge = offeredBridge();
+  if (bridge) return new QWebChannelTransport(bridge);
   if (typeof WebSocket !== "function") return new FetchTransport(options, "sse");
   return new AutoTransport(new WebSocketTransport(options), new FetchTransport(options, "sse"));
 }
@@ -184,6 +189,10 @@ function makeTransport(name: TransportName, options: TransportOptions): Transpor
     case "sse":
     case "ndjson":
       return new FetchTransport(options, name);
+    case "qwebchannel":
+      return new QWebChannelTransport(
+        offeredBridge() ?? Promise.reject(new Error("this page is not in the tokenwire window")),
+      );
   }
 }
 

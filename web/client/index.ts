@@ -1,4 +1,4 @@
-/** tokenwire's browser client: four transports, one event path, automatic resume. */
+/** tokenwire's browser client: five transports, one event path, automatic resume. */
 
 export { AutoTransport } from "./auto-transport.js";
 export { backoffDelay } from "./backoff.js";
@@ -26,6 +26,7 @@ export {
 } from "./events.js";
 export { EventSourceTransport } from "./eventsource-transport.js";
 export { FetchTransport } from "./fetch-transport.js";
+export { FrameRouter } from "./frame-router.js";
 export { NdjsonDecoder } from "./ndjson.js";
 export { type SseMessage, SseParser, type SseSink } from "./sse.js";
 export {
@@ -35,5 +36,6 @@ export {
   type StreamOptions,
   type StreamStatus,
 } from "./stream.js";
+export { offeredBridge, type QtBridge, QWebChannelTransport } from "./qwebchannel-transport.js";
 export type { ChatRequest, Transport, TransportName, TransportOptions } from "./transport.js";
 export { WebSocketTransport } from "./websocket-transport.js";

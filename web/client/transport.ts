@@ -19,7 +19,7 @@ export interface Transport {
   close(): void;
 }
 
-export type TransportName = "websocket" | "sse" | "ndjson" | "eventsource";
+export type TransportName = "websocket" | "sse" | "ndjson" | "eventsource" | "qwebchannel";
 
 export interface TransportOptions {
   /** Base URL of the server, "" for the page's own origin. */

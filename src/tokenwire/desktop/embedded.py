@@ -15,8 +15,10 @@ import time
 import uvicorn
 
 from tokenwire.config import Settings
+from tokenwire.desktop.tickets import Tickets
 from tokenwire.server.app import create_app
 from tokenwire.server.runner import DrainingServer
+from tokenwire.server.state import AppState
 
 
 class EmbeddedServerError(RuntimeError):
@@ -27,6 +29,8 @@ class EmbeddedServer:
     def __init__(self, settings: Settings, *, log_level: str = "warning") -> None:
         self.settings = settings
         self.app = create_app(settings)
+        self.tickets = Tickets()  # who the window's page acts as, for its bridge
+        self.app.router.routes.insert(0, self.tickets.route())
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))  # loopback only, a free port: nothing else can reach it
         self.port: int = self._sock.getsockname()[1]
@@ -41,14 +45,25 @@ class EmbeddedServer:
         self._server = DrainingServer(config, self.app, settings.shutdown_grace_seconds)
         self._thread = threading.Thread(target=self._run, name="tokenwire-server", daemon=True)
         self._failure: BaseException | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def state(self) -> AppState:
+        """The hub, store and settings, once started."""
+        state: AppState = self.app.state.tokenwire
+        return state
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self._server.serve(sockets=[self._sock])
+
     def _run(self) -> None:
         try:
-            asyncio.run(self._server.serve(sockets=[self._sock]))
+            asyncio.run(self._serve())
         except BaseException as exc:  # reported by start(); the thread must not die silently
             self._failure = exc
 

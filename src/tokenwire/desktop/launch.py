@@ -47,6 +47,6 @@ def launch(
         print(f"tokenwire desktop: {exc}", file=sys.stderr)
         return 1
     try:
-        return run_window(base + "/", on_window, stop_requested)
+        return run_window(base + "/", on_window, stop_requested, local=server)
     finally:
         server.stop()  # running answers finish and are stored first

@@ -13,9 +13,13 @@ from collections.abc import Callable
 import shiboken6
 from PySide6.QtCore import QByteArray, QSettings, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QApplication, QMainWindow
+
+from tokenwire.desktop.bridge import OBJECT_NAME, StreamBridge, bootstrap_script
+from tokenwire.desktop.embedded import EmbeddedServer
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +83,22 @@ def persistent_profile() -> QWebEngineProfile:
 
 
 class DesktopWindow(QMainWindow):
-    def __init__(self, url: str, profile: QWebEngineProfile) -> None:
+    """The app at ``url``; with a ``bridge``, the page streams over it instead of the network."""
+
+    def __init__(
+        self, url: str, profile: QWebEngineProfile, bridge: StreamBridge | None = None
+    ) -> None:
         super().__init__()
         self.setWindowTitle("tokenwire")
         self.view = QWebEngineView(self)
-        self.view.setPage(AppPage(profile, QUrl(url), self.view))
+        page = AppPage(profile, QUrl(url), self.view)
+        if bridge is not None:
+            channel = QWebChannel(page)
+            channel.registerObject(OBJECT_NAME, bridge)
+            page.setWebChannel(channel)
+            origin = QUrl(url)
+            page.scripts().insert(bootstrap_script(f"{origin.scheme()}://{origin.authority()}"))
+        self.view.setPage(page)
         self.view.titleChanged.connect(self._title_changed)
         self.view.page().renderProcessTerminated.connect(self._renderer_gone)
         self.setCentralWidget(self.view)
@@ -141,16 +156,21 @@ def run_window(
     url: str,
     on_window: Callable[[DesktopWindow], None] | None = None,
     stop_requested: Callable[[], bool] = lambda: False,
+    local: EmbeddedServer | None = None,
 ) -> int:
     """Show the app at ``url`` until the window closes; returns Qt's exit code.
 
-    ``stop_requested`` says whether Ctrl-C or SIGTERM came before the window existed.
+    ``stop_requested`` says whether Ctrl-C or SIGTERM came before the window existed. With the
+    ``local`` server the window runs, the page streams from its hub over the QWebChannel bridge.
     """
     app = QApplication.instance() or QApplication(["tokenwire"])
     app.setApplicationName("tokenwire")
     app.setOrganizationName("tokenwire")
     profile = persistent_profile()
-    window = DesktopWindow(url, profile)
+    bridge = None
+    if local is not None and local.loop is not None:
+        bridge = StreamBridge(local.state, local.loop, local.tickets)
+    window = DesktopWindow(url, profile, bridge)
     # Ctrl-C and SIGTERM close the window as Quit does. Python runs signal handlers only between
     # bytecodes, so a timer lets it in while Qt's loop waits.
     for sig in (signal.SIGINT, signal.SIGTERM):  # queued: the loop may not be running yet
@@ -165,6 +185,8 @@ def run_window(
         on_window(window)
     code = app.exec()
     heartbeat.stop()
+    if bridge is not None:
+        bridge.close()  # stops reading; the server lets the answers finish and stores them
     # The page must go before its profile and the application (QtWebEngine crashes at exit
     # otherwise), and before the server stops, so its socket closes instead of being cut.
     page = window.view.page()

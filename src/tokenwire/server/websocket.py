@@ -1,10 +1,7 @@
-"""``/api/ws``: one socket carries many streams.
+"""``/api/ws``: one socket carries many streams, in the frames of :mod:`tokenwire.server.multiplex`.
 
-Client frames: ``{"type": "chat", ...}`` (the body of ``POST /api/chat``, plus an optional ``ref``
-echoed on the stream's ``start`` frame), ``{"type": "resume", "stream_id", "after"}`` and
-``{"type": "cancel", "stream_id"}``. Server frames are the protocol events with ``stream_id`` added,
-and ``{"type": "rejected", "ref", "error": {"code", "message"}}`` for a client frame that could not
-be acted on. Closing the socket stops reading, never the generations.
+A reader that stops reading is dropped after ``send_timeout_seconds``. Closing the socket stops
+reading, never the generations.
 """
 
 from __future__ import annotations
@@ -12,62 +9,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
-import orjson
 from starlette.routing import WebSocketRoute
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tokenwire.hub.hub import (
-    ConversationBusy,
-    ConversationNotFound,
-    ModelNotFound,
-    ShuttingDown,
-    TooManyStreams,
-)
-from tokenwire.hub.log import LogFull, LogUnavailable, StreamNotFound
-from tokenwire.server.errors import ApiError
+from tokenwire.server.multiplex import FrameSession, ReaderGone
 from tokenwire.server.state import AppState, app_state, owner_of
-from tokenwire.server.streaming import read_stream
-from tokenwire.server.validation import (
-    generation_params,
-    optional_str,
-    parse_json_object,
-    required_message,
-)
-from tokenwire.store.database import DatabaseUnavailable
 
 logger = logging.getLogger("tokenwire.server")
 
-_UNAVAILABLE = "a service tokenwire needs is unreachable; try again soon"
-_ERRORS: dict[type[Exception], tuple[str, str]] = {
-    ModelNotFound: ("model_not_found", "no such model; see GET /api/models"),
-    ConversationNotFound: ("conversation_not_found", "no such conversation"),
-    ConversationBusy: ("conversation_busy", "an answer is still streaming in this conversation"),
-    LogFull: ("overloaded", "too many streams are live; try again soon"),
-    StreamNotFound: ("stream_not_found", "no such stream: it never existed or has expired"),
-    TooManyStreams: ("too_many_streams", "too many answers streaming; wait for one to finish"),
-    ShuttingDown: ("shutting_down", "the server is shutting down; try again in a moment"),
-    LogUnavailable: ("unavailable", _UNAVAILABLE),
-    DatabaseUnavailable: ("unavailable", _UNAVAILABLE),
-}
 
+class SocketSink:
+    """Writes frames to the socket: one lock and one send deadline for a whole batch."""
 
-class _Session:
-    def __init__(self, ws: WebSocket, state: AppState, owner: str) -> None:
+    def __init__(self, ws: WebSocket, state: AppState) -> None:
         self.ws = ws
         self.state = state
-        self.owner = owner
-        self.readers: dict[str, asyncio.Task[None]] = {}
-        self.send_lock = asyncio.Lock()
+        self.lock = asyncio.Lock()
         self.dropped = asyncio.Event()  # the client stopped reading: end the session
 
     async def send(self, *frames: bytes) -> None:
-        """Send frames in order, as one unit among the socket's streams: one lock and one send
-        deadline for a whole batch, not one per event."""
         timeout = self.state.settings.send_timeout_seconds or None
-        async with self.send_lock:
+        async with self.lock:
             try:
                 async with asyncio.timeout(timeout):
                     for frame in frames:
@@ -77,121 +41,23 @@ class _Session:
                     logger.info("dropped a WebSocket that stopped reading (%s)", self.ws.client)
                     self.state.metrics.dropped_readers.inc()
                     self.dropped.set()
-                raise WebSocketDisconnect(1008) from None
-
-    async def reject(self, ref: Any, code: str, message: str) -> None:
-        await self.send(orjson.dumps({"type": "rejected", "ref": ref, "error": {
-            "code": code, "message": message}}))  # fmt: skip
-
-    async def handle(self, raw: str | bytes) -> None:
-        ref = None
-        try:
-            frame = parse_json_object(raw)
-            ref = frame.get("ref")
-            kind = frame.get("type")
-            if kind == "chat":
-                await self.chat(frame, ref)
-            elif kind == "resume":
-                stream_id, after = _stream_id(frame), _after(frame)
-                await self.state.hub.meta(stream_id, self.owner)
-                if not await self.state.hub.resume_point_known(stream_id, after):
-                    message = f"event {after} of this stream has not been written yet"
-                    raise ApiError(400, "invalid_last_event_id", message)
-                self.check_room(stream_id)
-                self.follow(stream_id, after, ref)
-            elif kind == "cancel":
-                await self.state.hub.cancel(_stream_id(frame), self.owner)
-            else:
-                raise ApiError(400, "invalid_request", "`type` must be chat, resume or cancel")
-        except ApiError as exc:
-            await self.reject(ref, exc.code, exc.message)
-        except tuple(_ERRORS) as exc:
-            await self.reject(ref, *_ERRORS[type(exc)])
-        except Exception:
-            logger.exception("websocket frame failed")
-            await self.reject(ref, "internal_error", "the frame failed; see the server log")
-
-    def check_room(self, stream_id: str | None) -> None:
-        limit = self.state.settings.ws_max_streams
-        if stream_id not in self.readers and 0 < limit <= len(self.readers):
-            raise ApiError(429, "too_many_streams",
-                           f"this socket already reads {limit} streams; close one or open another "
-                           "socket")  # fmt: skip
-
-    async def chat(self, frame: dict[str, Any], ref: Any) -> None:
-        self.check_room(None)
-        handle = await self.state.hub.start_chat(
-            owner=self.owner,
-            message=required_message(frame, max_chars=self.state.settings.max_message_chars),
-            conversation_id=optional_str(frame, "conversation_id"),
-            model=optional_str(frame, "model"),
-            params=generation_params(frame.get("params")),
-        )
-        self.follow(handle.stream_id, 0, ref)
-
-    def follow(self, stream_id: str, after: int, ref: Any) -> None:
-        previous = self.readers.pop(stream_id, None)
-        if previous is not None:
-            previous.cancel()
-
-        task = asyncio.create_task(self.relay(stream_id, after, ref))
-        self.readers[stream_id] = task
-        task.add_done_callback(lambda t: self.readers.pop(stream_id, None) if
-                               self.readers.get(stream_id) is t else None)  # fmt: skip
-
-    async def relay(self, stream_id: str, after: int, ref: Any) -> None:
-        # Splice stream_id (and ref on start) into the event's own JSON rather than encoding again.
-        head = b'{"stream_id":' + orjson.dumps(stream_id) + b","
-        start_head = head + b'"ref":' + orjson.dumps(ref) + b"," if ref is not None else head
-        keepalive = self.state.settings.keepalive_seconds
-        try:
-            async for events in read_stream(self.state.hub, stream_id, after, keepalive):
-                if events:
-                    await self.send(
-                        *((start_head if e.seq == 1 else head) + e.json[1:] for e in events)
-                    )
-        except (StreamNotFound, LogUnavailable) as exc:  # unavailable: resume later
-            await self.reject(ref, *_ERRORS[type(exc)])
-        except (WebSocketDisconnect, RuntimeError):  # the socket closed under us
-            pass
-
-    async def close(self) -> None:
-        for task in list(self.readers.values()):
-            task.cancel()
-        for task in list(self.readers.values()):
-            with contextlib.suppress(BaseException):
-                await task
-
-
-def _stream_id(frame: dict[str, Any]) -> str:
-    stream_id = optional_str(frame, "stream_id")
-    if stream_id is None:
-        raise ApiError(400, "invalid_request", "`stream_id` is required")
-    return stream_id
-
-
-def _after(frame: dict[str, Any]) -> int:
-    after = frame.get("after", 0)
-    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-        raise ApiError(400, "invalid_last_event_id", "`after` must be a non-negative integer")
-    return after
+                raise ReaderGone from None
+            except (WebSocketDisconnect, RuntimeError) as exc:  # the socket closed under us
+                raise ReaderGone from exc
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
     await ws.accept()
-    session = _Session(ws, app_state(ws), owner_of(ws))
+    state = app_state(ws)
+    sink = SocketSink(ws, state)
+    session = FrameSession(state, owner_of(ws), sink)
     try:
         while True:
-            message = await _receive_unless(ws, session.dropped)
+            message = await _receive_unless(ws, sink.dropped)
             if message is None or message["type"] == "websocket.disconnect":
                 break
-            data = message.get("text") or message.get("bytes") or b""  # binary frames welcome
-            limit = session.state.settings.ws_max_frame_bytes
-            if limit and len(data) > limit:
-                await session.reject(None, "frame_too_large", f"the frame is over {limit} bytes")
-                continue
-            await session.handle(data)
-    except WebSocketDisconnect:
+            await session.handle(message.get("text") or message.get("bytes") or b"")
+    except (WebSocketDisconnect, ReaderGone):
         pass
     finally:
         await session.close()
