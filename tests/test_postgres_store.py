@@ -12,6 +12,7 @@ from tokenwire.store.conversations import ConversationStore
 from tokenwire.store.database import Conflict, DatabaseUnavailable, database_from_url
 from tokenwire.store.migrations import MIGRATIONS, migrate
 from tokenwire.store.postgres import PostgresDatabase, to_pyformat
+from tokenwire.store.producers import AdvisoryLockProducers
 
 
 def test_placeholders_become_pyformat_outside_quotes() -> None:
@@ -88,9 +89,12 @@ async def test_a_stopped_server_is_a_quick_clear_error_and_recovery_is_automatic
     postgres_server: PostgresServer, postgres_url: str
 ) -> None:
     db = PostgresDatabase(postgres_url, timeout=2.0)
-    store = ConversationStore(db)
+    producers = AdvisoryLockProducers(db)
+    producers.keepalive_seconds = 0.2
+    store = ConversationStore(db, producers)
     await store.open()
     assert await store.list("") == []
+    assert await producers.alive([producers.id]) == {producers.id}
     postgres_server.stop()
     try:
         started = time.monotonic()
@@ -107,4 +111,11 @@ async def test_a_stopped_server_is_a_quick_clear_error_and_recovery_is_automatic
         except DatabaseUnavailable:
             assert time.monotonic() < deadline, "the store did not recover"
             await asyncio.sleep(0.2)
+    # This process's answers count as live again: its producer lock was taken anew.
+    while await producers.alive([producers.id]) != {producers.id}:
+        assert time.monotonic() < deadline, "the producer lock was not taken again"
+        await asyncio.sleep(0.2)
     await store.close()
+    other = PostgresDatabase(postgres_url)
+    assert await AdvisoryLockProducers(other).alive([producers.id]) == set()  # released
+    await other.close()

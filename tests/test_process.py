@@ -120,3 +120,25 @@ def test_a_bad_config_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "provider must be one of" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_in_process_command_beside_a_running_server_leaves_its_answer_alone(
+    tmp_path: Path,
+) -> None:
+    config, port = write_config(tmp_path, tokens_per_second=4), free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve(config, port):
+        start = start_answer(base)
+        # `tokenwire history` runs the server's app in its own process, on the same database.
+        listed = subprocess.run(
+            [sys.executable, "-m", "tokenwire.cli", "history", "--config", str(config)],
+            capture_output=True, text=True, timeout=60, env={**os.environ, "OPENAI_API_KEY": ""},
+        )  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+        assert start["conversation_id"] in listed.stdout
+        assert stored_answer(base, start["conversation_id"])["status"] == "streaming"
+        deadline = time.monotonic() + 60
+        while (answer := stored_answer(base, start["conversation_id"]))["status"] == "streaming":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    assert (answer["status"], answer["content"]) == ("complete", ANSWER)

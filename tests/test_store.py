@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -84,23 +90,102 @@ async def test_owners_do_not_see_each_other(store: ConversationStore) -> None:
     assert [c.id for c in await store.list("ann")] == [mine.conversation_id]
 
 
-async def test_answers_left_streaming_by_a_crash_become_interrupted(tmp_path: Path) -> None:
+# Another process writing an answer: it prints the conversation's id, then streams until killed.
+WRITER = """
+import asyncio, sys
+from tokenwire.store.conversations import ConversationStore
+from tokenwire.store.database import database_from_url
+
+async def main():
+    store = ConversationStore(database_from_url(sys.argv[1]))
+    await store.open()
+    exchange = await store.start_exchange(
+        owner="", conversation_id=None, user_text="q", model="m", stream_id="s")
+    await store.update_answer(
+        exchange.assistant_message_id, content="partial", reasoning="", status="streaming")
+    print(exchange.conversation_id, flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+@contextlib.contextmanager
+def writer_process(url: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A process writing an answer, with the id of the conversation it is in."""
+    with subprocess.Popen([sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE,
+                          text=True) as process:  # fmt: skip
+        try:
+            assert process.stdout is not None
+            conversation_id = process.stdout.readline().strip()
+            assert conversation_id, "the writer did not start its answer"
+            yield process, conversation_id
+        finally:
+            process.kill()
+
+
+async def answer_status(store: ConversationStore, conversation_id: str) -> tuple[str, str]:
+    conversation = await store.get("", conversation_id)
+    assert conversation is not None
+    answer = conversation.messages[1]
+    return answer.status, answer.content
+
+
+async def eventually_interrupted(store: ConversationStore, conversation_id: str) -> None:
+    """A killed process's lock is free once the kernel (or PostgreSQL) has seen it die."""
+    deadline = time.monotonic() + 10
+    while await store.is_streaming(conversation_id):
+        assert time.monotonic() < deadline, "the dead writer's answer stayed streaming"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_only_answers_whose_process_died_become_interrupted(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    url = (f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite"
+           else request.getfixturevalue("postgres_url"))  # fmt: skip
+    with writer_process(url) as (writer, conversation_id):
+        # A second process opening the same database (tokenwire chat beside tokenwire serve).
+        beside = ConversationStore(database_from_url(url))
+        assert await beside.open() == 0
+        assert await answer_status(beside, conversation_id) == ("streaming", "partial")
+        assert await beside.is_streaming(conversation_id), "a live answer keeps its turn"
+        writer.kill()
+        writer.wait(10)
+        await eventually_interrupted(beside, conversation_id)
+        assert await answer_status(beside, conversation_id) == ("interrupted", "partial")
+        await beside.close()
+
+
+async def test_a_process_opening_the_store_after_a_crash_marks_its_answers_interrupted(
+    tmp_path: Path,
+) -> None:
     url = f"sqlite:///{tmp_path / 'crash.db'}"
+    with writer_process(url) as (writer, conversation_id):
+        writer.kill()
+        writer.wait(10)
+    after = ConversationStore(database_from_url(url))
+    assert await after.open() == 1
+    assert await answer_status(after, conversation_id) == ("interrupted", "partial")
+    # The dead process's lock file went with it; only this process's own is left.
+    assert os.listdir(tmp_path / "crash.db-producers") == [after.producers.id]
+    await after.close()
+    assert os.listdir(tmp_path / "crash.db-producers") == []
+
+
+async def test_answers_from_before_producers_were_recorded_count_as_dead(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
     before = ConversationStore(database_from_url(url))
     await before.open()
     exchange = await before.start_exchange(
         owner="", conversation_id=None, user_text="q", model="m", stream_id="s"
     )
-    await before.update_answer(
-        exchange.assistant_message_id, content="partial", reasoning="", status="streaming"
-    )
-    await before.db.close()  # the process "dies" here
+    await before.db.execute("UPDATE messages SET producer = NULL")
+    await before.close()
     after = ConversationStore(database_from_url(url))
     assert await after.open() == 1
-    conversation = await after.get("", exchange.conversation_id)
-    assert conversation is not None
-    answer = conversation.messages[1]
-    assert (answer.status, answer.content) == ("interrupted", "partial")
+    assert (await answer_status(after, exchange.conversation_id))[0] == "interrupted"
     await after.close()
 
 

@@ -23,12 +23,13 @@ ORPHAN_AGE = 60.0
 
 
 async def open_store(settings: Settings) -> ConversationStore:
-    """Open the store and apply migrations. Alone (no Redis), every answer still ``streaming``
-    was left by a dead process; shared, only the producer leases can tell."""
+    """Open the store and apply migrations. Without Redis, the answers still ``streaming``
+    whose process died become ``interrupted`` (the store's producer locks tell which); with
+    Redis, the stream log's producer leases decide."""
     store = ConversationStore(database_from_url(settings.database_url))
     interrupted = await store.open(recover=not settings.redis_url)
     if interrupted:
-        logger.warning("%d answer(s) left streaming by an earlier process marked interrupted",
+        logger.warning("%d answer(s) left streaming by a process that died marked interrupted",
                        interrupted)  # fmt: skip
     return store
 

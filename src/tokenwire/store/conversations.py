@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from tokenwire.store.database import Database
 from tokenwire.store.migrations import migrate
+from tokenwire.store.producers import Producers, producers_for
 
 MessageStatus = Literal["streaming", "complete", "cancelled", "error", "interrupted"]
 TITLE_LENGTH = 80
@@ -80,32 +81,60 @@ class Exchange:
 
 
 class ConversationStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, producers: Producers | None = None) -> None:
         self.db = db
+        self.producers = producers or producers_for(db)
+        self._recovers = False
 
     async def open(self, *, recover: bool = True) -> int:
-        """Apply migrations and mark answers a crash left ``streaming`` as ``interrupted``.
+        """Apply migrations and mark the answers whose process died as ``interrupted``.
 
-        ``recover=False`` when other processes share the database: their live answers are
-        ``streaming`` too, and producer leases decide which answers lost their process.
+        ``recover=False`` when the stream log is shared (Redis): its producer leases decide which
+        answers lost their process, and end them with their text.
         """
         await migrate(self.db)
-        return await self.mark_interrupted() if recover else 0
+        await self.producers.start()
+        self._recovers = recover
+        return await self.recover() if recover else 0
 
     async def close(self) -> None:
         await self.db.close()
+        await self.producers.close()  # last: until here, what this process writes is live
 
-    async def mark_interrupted(self, stream_ids: list[str] | None = None) -> int:
-        sql = (
-            "UPDATE messages SET status = 'interrupted', updated_at = ? WHERE status = 'streaming'"
+    async def recover(self, conversation_id: str | None = None) -> int:
+        """Mark as ``interrupted`` the answers still ``streaming`` whose process is gone; the
+        answers that other live processes are writing are left alone."""
+        where = "status = 'streaming'"
+        params: list[Any] = []
+        if conversation_id is not None:
+            where += " AND conversation_id = ?"
+            params.append(conversation_id)
+        rows = await self.db.fetchall(
+            f"SELECT DISTINCT producer FROM messages WHERE {where}", params
         )
-        params: list[Any] = [time.time()]
-        if stream_ids is not None:
-            if not stream_ids:
-                return 0
-            sql += f" AND stream_id IN ({', '.join('?' for _ in stream_ids)})"
-            params.extend(stream_ids)
-        return await self.db.execute(sql, params)
+        producers = [row[0] for row in rows if row[0] is not None]
+        alive = await self.producers.alive(producers) if producers else set()
+        dead = [producer for producer in producers if producer not in alive]
+        if len(rows) == len(producers) and not dead:
+            return 0
+        gone = "producer IS NULL"  # written before producers were recorded
+        if dead:
+            gone += f" OR producer IN ({', '.join('?' for _ in dead)})"
+        return await self.db.execute(
+            f"UPDATE messages SET status = 'interrupted', updated_at = ? WHERE {where}"
+            f" AND ({gone})",
+            [time.time(), *params, *dead],
+        )
+
+    async def mark_interrupted(self, stream_ids: list[str]) -> int:
+        """Mark these streams' answers ``interrupted``, if they are still ``streaming``."""
+        if not stream_ids:
+            return 0
+        return await self.db.execute(
+            "UPDATE messages SET status = 'interrupted', updated_at = ? WHERE status = 'streaming'"
+            f" AND stream_id IN ({', '.join('?' for _ in stream_ids)})",
+            [time.time(), *stream_ids],
+        )
 
     async def streaming_since(self, before: float) -> list[tuple[str, str]]:
         """(message id, stream id) of the answers still ``streaming`` that began before then."""
@@ -170,15 +199,15 @@ class ConversationStore:
         user_id, assistant_id = new_id("msg"), new_id("msg")
         insert = (
             "INSERT INTO messages (id, conversation_id, position, role, content, status, model,"
-            " stream_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " stream_id, producer, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         statements.append(
             (insert, [user_id, conversation_id, position, "user", user_text, "complete", None,
-                      None, now, now])
+                      None, None, now, now])
         )  # fmt: skip
         statements.append(
             (insert, [assistant_id, conversation_id, position + 1, "assistant", "", "streaming",
-                      model, stream_id, now, now])
+                      model, stream_id, self.producers.id, now, now])
         )  # fmt: skip
         await self.db.transaction(statements)
         return Exchange(conversation_id, user_id, assistant_id)
@@ -228,6 +257,10 @@ class ConversationStore:
         return [{"role": role, "content": content} for role, content in rows]
 
     async def is_streaming(self, conversation_id: str) -> bool:
+        """Whether an answer is still being written in the conversation. Answers whose process
+        died are marked ``interrupted`` first, so a crash never leaves a conversation busy."""
+        if self._recovers:
+            await self.recover(conversation_id)
         row = await self.db.fetchone(
             "SELECT 1 FROM messages WHERE conversation_id = ? AND status = 'streaming' LIMIT 1",
             (conversation_id,),

@@ -58,9 +58,14 @@ M002_API_TOKENS = """
         CREATE INDEX api_tokens_user ON api_tokens (user_name)
 """
 
+# Which process writes an answer (store/producers.py), so that another process opening the same
+# database can tell a live answer from one whose process died.
+M003_MESSAGE_PRODUCER = "ALTER TABLE messages ADD COLUMN producer TEXT"
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_api_tokens", M002_API_TOKENS),
+    ("m003_message_producer", M003_MESSAGE_PRODUCER),
 ]
 
 

@@ -52,7 +52,8 @@ class PostgresDatabase:
     def __init__(
         self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0
     ) -> None:
-        self._timeout = timeout
+        self.url = url  # the producer lock opens a connection of its own
+        self.timeout = timeout
         self._pool = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -79,7 +80,7 @@ class PostgresDatabase:
     async def _run(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         await self._open()
         try:
-            async with asyncio.timeout(self._timeout * 2):
+            async with asyncio.timeout(self.timeout * 2):
                 async with self._pool.connection() as conn:
                     result = await fn(conn)
         except pg_errors.UniqueViolation as exc:
