@@ -7,6 +7,7 @@ for the answer, and prints one JSON object with what the page showed. Run by tes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -31,6 +32,13 @@ NETWORK_COUNTER = """(() => {
 NETWORK_STREAMS = """window.__sockets === undefined ? 'reloaded' : window.__sockets +
   performance.getEntriesByType('resource')
     .filter((e) => /\\/api\\/(chat|streams\\/[^/]+)$/.test(new URL(e.name).pathname)).length"""
+# The answer's text. Not innerText: the app sets `content-visibility: auto` on finished blocks, and
+# a block's innerText reads empty until the frame after it was added, when it is found on screen.
+ANSWER_TEXT = "document.querySelector('article.assistant .markdown')?.textContent"
+# What the page shows, for the report of a failure.
+PAGE_SNAPSHOT = """JSON.stringify({url: location.href, reloaded: window.__sockets === undefined,
+  transport: document.body.dataset.transport, notice: document.getElementById('notice')?.innerText,
+  thread: document.getElementById('thread')?.innerHTML.slice(0, 3000)})"""
 
 
 def main() -> int:
@@ -95,24 +103,25 @@ def main() -> int:
                 " document.getElementById('send').click(); return true; })()"
             )
             if args.stop_while_streaming or args.reload_while_streaming:
-                wait_for("document.querySelector('article.assistant .markdown')?.innerText")
+                wait_for(ANSWER_TEXT)
                 if args.stop_while_streaming:
                     js("document.getElementById('stop').click()")
                 else:
                     window.reload_action.trigger()
             if args.quit_while_streaming:
-                wait_for("document.querySelector('article.assistant .markdown')?.innerText")
-                report["shown_before_quit"] = js(
-                    "document.querySelector('article.assistant .markdown').innerText"
-                )
+                wait_for(ANSWER_TEXT)
+                report["shown_before_quit"] = js(ANSWER_TEXT)
                 window.quit_action.trigger()
                 return
-            states = json.dumps(list(FINAL))
-            report["state"] = wait_for(
-                f"{states}.includes(document.querySelector('article.assistant')?.dataset.state)"
-                " && document.querySelector('article.assistant').dataset.state"
+            # State and text read at once, from one document: after a reload, the new page's
+            # (its network counter is gone), as the old one streams on until the new one opens.
+            reloaded = "window.__sockets === undefined && " if args.reload_while_streaming else ""
+            final = wait_for(
+                f"(() => {{ const a = document.querySelector('article.assistant');"
+                f" return {reloaded}{json.dumps(list(FINAL))}.includes(a?.dataset.state)"
+                f" && JSON.stringify([a.dataset.state, {ANSWER_TEXT}]); }})()"
             )
-            report["answer"] = js("document.querySelector('article.assistant .markdown').innerText")
+            report["state"], report["answer"] = json.loads(final)
             report["hash"] = js("location.hash")
             report["transport"] = js("document.body.dataset.transport")
             report["network_streams"] = js(NETWORK_STREAMS)
@@ -129,7 +138,7 @@ def main() -> int:
                 report["reloaded"] = loads
                 report["after_reload"] = wait_for(
                     "document.querySelector('article.assistant')?.dataset.state === 'done'"
-                    " && document.querySelector('article.assistant .markdown').innerText"
+                    f" && {ANSWER_TEXT}"
                 )
             if args.screenshot:
                 wait_for("document.getElementById('stop').hidden")
@@ -148,6 +157,8 @@ def main() -> int:
             window.quit_action.trigger()
         except Exception as exc:  # reported, and the window closed, so the test sees why
             report["failure"] = repr(exc)
+            with contextlib.suppress(Exception):
+                report["page"] = js(PAGE_SNAPSHOT, timeout=5)
             window.close()
 
     from PySide6.QtCore import QTimer

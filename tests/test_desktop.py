@@ -127,7 +127,7 @@ def test_a_reload_mid_answer_resumes_it_over_the_new_pages_bridge(tmp_path: Path
     assert report["state"] == "done"
     assert report["network_streams"] == "reloaded"  # the counter went with the old page
     assert report["transport"] == "qwebchannel"
-    assert " ".join(report["answer"].split()) == LONG
+    assert " ".join(report["answer"].split()) == LONG, report
     assert stored(tmp_path)[-1] == ("assistant", "complete", LONG)
 
 
