@@ -98,8 +98,10 @@ class ConversationStore:
         return await self.recover() if recover else 0
 
     async def close(self) -> None:
-        await self.db.close()
-        await self.producers.close()  # last: until here, what this process writes is live
+        try:
+            await self.db.close()
+        finally:
+            await self.producers.close()  # last: until here, what this process writes is live
 
     async def recover(self, conversation_id: str | None = None) -> int:
         """Mark as ``interrupted`` the answers still ``streaming`` whose process is gone; the
