@@ -136,9 +136,7 @@ def table() -> str:
         f"Ours at {LENGTHS[-1]:,} tokens costs {' and '.join(flat)} what it costs at "
         f"{LENGTHS[0]:,}: flat, as only the unfinished block is redrawn, and of a code block "
         "longer than the screen only its last lines (the rest is noise from other work on the "
-        "machine); the naive renderer's cost grows with the whole answer. Before only a long "
-        "code block's last lines were rendered, ours cost 30 ms a token at 1,000 tokens of one "
-        "code block and 589 ms at 20,000: the whole open block was redrawn every time.",
+        "machine); the naive renderer's cost grows with the whole answer.",
         "",
         "Measured with `PYTHONPATH=src python bench/terminal_render.py` on "
         f"{platform.machine()}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}, "
