@@ -55,19 +55,6 @@ def answer_tokens(count: int) -> list[str]:
     return tokens[:count]
 
 
-def code_tokens(count: int) -> list[str]:
-    """A long answer that is one code block: a whole file, written out."""
-    lines = "".join(f"def f{i}(x: int) -> int:\n    return x * {i}  # line {i}\n"
-                    for i in range(count // 4))  # fmt: skip
-    return split_tokens("```python\n" + lines)[:count]
-
-
-CORPORA: dict[str, Callable[[int], list[str]]] = {
-    "headings, paragraphs, lists and code in turn": answer_tokens,
-    "one long code block": code_tokens,
-}
-
-
 def terminal() -> Console:
     return Console(file=io.StringIO(), width=100, height=40, force_terminal=True,
                    color_system="truecolor", legacy_windows=False)  # fmt: skip
@@ -102,11 +89,11 @@ def best_of(runs: int, measure: Callable[[], float]) -> float:
     return min(measure() for _ in range(runs))
 
 
-def corpus_table(name: str, make: Callable[[int], list[str]]) -> tuple[list[str], float]:
-    tokens = make(max(LENGTHS) + WINDOW)
+def table() -> str:
+    tokens = answer_tokens(max(LENGTHS) + WINDOW)
+    ours(tokens, 0, WINDOW)  # warm up: imports, lexers, caches
+    naive(tokens, 0, 5)
     rows = [
-        f"**{name}**",
-        "",
         "| answer length (tokens) | ours, per token | naive `Live(Markdown(all_text))`, per token "
         "| naive ÷ ours |",
         "|---:|---:|---:|---:|",
@@ -119,24 +106,12 @@ def corpus_table(name: str, make: Callable[[int], list[str]]) -> tuple[list[str]
         rows.append(f"| {length:,} | {mine * 1e3:.2f} ms | {theirs * 1e3:,.1f} ms "
                     f"| {theirs / mine:,.0f}× |")  # fmt: skip
         print(rows[-1], file=sys.stderr)
-    return rows, mine_at[-1] / mine_at[0]
-
-
-def table() -> str:
-    warm = answer_tokens(WINDOW)
-    ours(warm, 0, WINDOW)  # warm up: imports, lexers, caches
-    naive(warm, 0, 5)
-    rows: list[str] = []
-    flat: list[str] = []
-    for name, make in CORPORA.items():
-        corpus_rows, ratio = corpus_table(name, make)
-        rows += [*corpus_rows, ""]
-        flat.append(f"{ratio:.2f}× ({name})")
+    flat = mine_at[-1] / mine_at[0]
     notes = [
-        f"Ours at {LENGTHS[-1]:,} tokens costs {' and '.join(flat)} what it costs at "
-        f"{LENGTHS[0]:,}: flat, as only the unfinished block is redrawn, and of a code block "
-        "longer than the screen only its last lines (the rest is noise from other work on the "
-        "machine); the naive renderer's cost grows with the whole answer.",
+        "",
+        f"Ours at {LENGTHS[-1]:,} tokens costs {flat:.2f}× what it costs at {LENGTHS[0]:,}: "
+        "flat, as only the unfinished block is redrawn (the rest is noise from other work on "
+        "the machine); the naive renderer's cost grows with the whole answer.",
         "",
         "Measured with `PYTHONPATH=src python bench/terminal_render.py` on "
         f"{platform.machine()}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}, "

@@ -3,9 +3,8 @@
 ``MarkdownStream`` prints every finished block once, into the scrollback, and redraws only the
 unfinished tail in a ``rich.live.Live`` region. Each redraw costs what the tail holds, not what
 the whole answer holds, so the ten-thousandth token costs what the tenth did. A tail taller than
-the screen shows its last lines, and of a code block only those are rendered, however long it
-grows; the whole block goes to the scrollback once it is finished, so nothing is cut and nothing
-is printed twice.
+the screen shows its last lines; the whole block goes to the scrollback once it is finished, so
+nothing is cut and nothing is printed twice.
 """
 
 from __future__ import annotations
