@@ -9,10 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.segment import Segment
 
 from tokenwire.terminal.blocks import BlockSplitter
-from tokenwire.terminal.render import CODE_THEME, MarkdownStream, block_lines
+from tokenwire.terminal.render import CODE_THEME, MarkdownStream
 
 DOCS = [
     """# Streams in Python
@@ -149,42 +148,3 @@ def test_a_tail_taller_than_the_screen_shows_its_last_lines() -> None:
     assert [f"line {i}" for i in range(100)] == [
         line.strip() for line in printed.splitlines() if line.strip().startswith("line")
     ]
-
-
-def styled(lines: list[list[Segment]]) -> list[list[tuple[str, str]]]:
-    return [[(seg.text, str(seg.style)) for seg in line] for line in lines]
-
-
-def test_a_long_open_code_fence_is_redrawn_from_its_last_lines_only() -> None:
-    console = Console(file=io.StringIO(), width=60, height=12, force_terminal=True,
-                      color_system="truecolor")  # fmt: skip
-    view = MarkdownStream(console)
-    view.delta("Intro.\n\n```python\n" + "".join(f"x{i} = {i}  # line {i}\n" for i in range(5000)))
-    view.delta("x5000 = 50")
-    reasoning, markdown, left_out = view.tail_snapshot(10)
-    # What rich is handed is the fence's opening line and the screen's worth of its end.
-    assert markdown.splitlines() == ["```python"] + [
-        f"x{i} = {i}  # line {i}" for i in range(4991, 5000)
-    ] + ["x5000 = 50"]
-    assert (reasoning, left_out) == ("", 4991)
-    # It shows what the whole open fence would show at its bottom, highlighted the same way.
-    shown = console.render_lines(view._live.renderable, pad=False)
-    assert "more lines above" in shown[0][0].text
-    whole = block_lines(console, Markdown(view._splitter.tail, code_theme=CODE_THEME))
-    assert styled(shown[1:]) == styled(whole[-(len(shown) - 1) :])
-    assert any("x5000" in seg.text for seg in shown[-2])
-    view.finish()
-    printed = console.file.getvalue()  # type: ignore[attr-defined]
-    assert printed.count("# line 2500") == 1  # the finished fence printed whole, once
-
-
-def test_an_indented_or_short_fence_and_other_blocks_are_rendered_whole() -> None:
-    splitter = BlockSplitter()
-    splitter.feed("```\n" + "a\n" * 5)
-    assert splitter.open_fence_end(10) is None  # shorter than the screen
-    splitter = BlockSplitter()
-    splitter.feed("- item\n\n  ```\n" + "  a\n" * 50)
-    assert splitter.open_fence_end(10) is None  # in a list item: rendered in place
-    splitter = BlockSplitter()
-    splitter.feed("para\n" * 50)
-    assert splitter.open_fence_end(10) is None

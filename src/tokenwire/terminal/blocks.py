@@ -24,7 +24,6 @@ class BlockSplitter:
         self._lines: list[str] = []  # complete lines of the open block
         self._partial = ""  # the line being written
         self._fence: str | None = None  # the marker of the open code fence
-        self._fence_line = 0  # where in the open block that fence opened
         self._blank = False  # a blank line followed the block's last text
 
     @property
@@ -34,23 +33,6 @@ class BlockSplitter:
         if self._partial:
             lines = [*self._lines, self._partial]
         return "\n".join(lines)
-
-    def open_fence_end(self, lines: int) -> tuple[str, int] | None:
-        """An open code fence of more than ``lines`` lines as its opening line and its last
-        ``lines`` lines, with how many lines that leaves out; None for any other open block.
-
-        Costs what it returns, however long the fence: the live region redraws this much.
-        """
-        if self._fence is None or self._lines[self._fence_line][:1] in (" ", "\t"):
-            return None  # an indented fence (in a list item) renders differently on its own
-        body = self._lines[self._fence_line + 1 :]
-        if len(body) <= lines:
-            return None
-        kept = body[len(body) - lines + (1 if self._partial else 0) :]
-        if self._partial:
-            kept.append(self._partial)
-        hidden = self._fence_line + len(body) + (1 if self._partial else 0) - len(kept)
-        return "\n".join([self._lines[self._fence_line], *kept]), hidden
 
     def feed(self, text: str) -> list[str]:
         if "\n" not in text:  # the common case: a token inside a line
@@ -98,7 +80,6 @@ class BlockSplitter:
             # A backtick fence's info string may not hold a backtick; then it is inline code.
             if not (marker[0] == "`" and "`" in line[match.end() :]):
                 self._fence = marker
-                self._fence_line = len(self._lines) - 1
 
     def _continues(self, line: str) -> bool:
         """After a blank line: may this line still belong to the open block?"""

@@ -142,17 +142,12 @@ class MarkdownStream:
     def separator(self) -> bool:
         return self._printed
 
-    def tail_snapshot(self, lines: int) -> tuple[str, str, int]:
-        """The reasoning still to show, the unfinished markdown, and how many of its lines were
-        left out: of a code fence longer than ``lines``, only its opening and last lines are
-        rendered, so each frame costs what the screen holds, however long the fence grows."""
-        if self._reasoning and not self._reasoning_shown:
-            self._reasoning[:] = ["".join(self._reasoning)]  # joined once, not at every frame
-            return self._reasoning[0], self._splitter.tail, 0
-        cut = self._splitter.open_fence_end(lines)
-        if cut is not None:
-            return "", *cut
-        return "", self._splitter.tail, 0
+    def tail_snapshot(self) -> tuple[str, str]:
+        """The reasoning still to show and the unfinished markdown."""
+        if self._reasoning_shown or not self._reasoning:
+            return "", self._splitter.tail
+        self._reasoning[:] = ["".join(self._reasoning)]  # joined once, not at every frame
+        return self._reasoning[0], self._splitter.tail
 
 
 class _Tail:
@@ -162,8 +157,7 @@ class _Tail:
         self._stream = stream
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        room = max(2, console.height - 2)
-        reasoning, tail, left_out = self._stream.tail_snapshot(room)
+        reasoning, tail = self._stream.tail_snapshot()
         if reasoning:
             # Only its end can show: a long reasoning costs no more to draw than a short one.
             shown = reasoning[-console.width * console.height * 2 :]
@@ -178,8 +172,9 @@ class _Tail:
         lines = block_lines(console, renderable, options)
         if tail and not reasoning and self._stream.separator():
             lines.insert(0, [])
-        if len(lines) > room or left_out:
-            hidden = max(0, len(lines) - room + 1) + left_out
+        room = max(2, console.height - 2)
+        if len(lines) > room:
+            hidden = len(lines) - room + 1
             lines = [[Segment(f"⋮ {hidden} more lines above", console.get_style("dim"))],
                      *lines[-(room - 1) :]]  # fmt: skip
         yield _Lines(lines)
