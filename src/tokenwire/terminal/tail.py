@@ -24,6 +24,9 @@ from tokenwire.terminal.blocks import BlockSplitter
 MARGIN = 8  # lines of prose rendered above the screen's top, should its wrap be a guess
 LOOKBACK = 16  # lines a code cut may move up to start at a statement, where lexing starts afresh
 QUOTE_INDENT = 4  # rich renders a quote's text this much narrower than the screen
+# Screens of prose a frame may read to find its place again (after a resize, or frames skipped):
+# a long paragraph takes a few frames, shown meanwhile from a guess, not one long frame.
+CATCH_UP = 16
 
 _ITEM = re.compile(r"( {0,3})(?:([-+*])|(\d{1,9})([.)]))(?:([ \t]+)|$)")
 _QUOTE = re.compile(r" {0,3}> ?")
@@ -234,7 +237,7 @@ def _code(source: _Source, outline: _Outline, fence: int, need: int, width: int)
             # rich wraps a code line on its own, within the block's padding of a column a side
             target = (last, source.length(last) - need * width)
             anchor = _advance(source, outline, last, target, _step(need, width), width - 2, True)
-            if anchor.exact:
+            if anchor:
                 shown = source.text(last, anchor.offset)
                 return Cut("\n".join([*head, shown]), hidden=last - 1 + anchor.rows)
         shown, rows = _line_end(source, last, "", 0, need, width)
@@ -294,7 +297,7 @@ def _prose(source: _Source, outline: _Outline, start: int, need: int, width: int
     target = (start, max(offset, _lead(source, outline, start)))
     anchor = _advance(source, outline, paragraph, target, _step(need, width),
                       width - QUOTE_INDENT if quote else width)  # fmt: skip
-    if anchor.exact:
+    if anchor:
         first, line = prefix + source.text(anchor.line, anchor.offset), anchor.line
         hidden = paragraph + anchor.rows
     elif offset:
@@ -332,10 +335,11 @@ def _advance(
     step: int,
     width: int,
     code: bool = False,
-) -> _Anchor:
-    """The paragraph's last known line start at or before target, moved on as far as it can go.
+) -> _Anchor | None:
+    """The paragraph's last known line start at or before target, moved on towards it.
 
-    A line of code is a paragraph of its own, and its characters are what renders.
+    None while that place is unknown, or too far behind target yet. A line of code is a
+    paragraph of its own, and its characters are what renders.
     """
     anchor = outline.anchor
     if (
@@ -347,14 +351,18 @@ def _advance(
         anchor = outline.anchor = _Anchor(paragraph, width, paragraph, lead)
         anchor.exact = code or _kind(source.head(paragraph)) == outline.kind
     distance = _distance(source, (anchor.line, anchor.offset), target)
+    work = CATCH_UP * 4 * step
     while anchor.exact and distance > step:
+        if work <= 0:
+            return None
         stop = min(distance, 4 * step)
+        work -= stop
         # Text well past stop, so that every break up to stop is final.
         chunk = _chunk(source, outline, anchor, stop + 2 * width, code)
         if not chunk.plain:
             anchor.exact = False
         if not chunk.plain or not (chunk.ended or len(chunk.text) >= stop + 2 * width):
-            break
+            break  # not enough text yet to move on: from here, a little more is rendered
         breaks = divide_line(chunk.text, width)
         found = None
         for number, at in enumerate(breaks):
@@ -369,7 +377,7 @@ def _advance(
         distance -= _distance(source, (anchor.line, anchor.offset), found[1])
         anchor.rows += found[0] + 1
         anchor.line, anchor.offset = found[1]
-    return anchor
+    return anchor if anchor.exact else None
 
 
 @dataclass
