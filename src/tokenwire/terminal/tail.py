@@ -37,6 +37,7 @@ _STARTS = re.compile(r" {0,3}(?:[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|[>#<]|``
 # What inline markdown may turn into other text: prose without it renders as its characters.
 _MARKUP = re.compile(r"[\\`*_\[\]!<>&~\t\r]")
 _HEAD = 16  # characters enough to read a line's marker
+_INDENT = 256  # and enough to get past any indent a line of prose has
 # Inline markup as it shows, near enough to measure a table's cells: a link by its text, an entity
 # or an escape as one character, emphasis and code marks gone.
 _SHOWN = [(re.compile(r"\]\([^)]*\)"), ""), (re.compile(r"&#?\w+;|\\."), "x"),
@@ -407,7 +408,7 @@ def _chunk(source: _Source, outline: _Outline, anchor: _Anchor, size: int, code:
     position, line, offset = 0, anchor.line, anchor.offset
     while position < size and line < source.count:
         if line > anchor.line:
-            head = source.head(line)
+            head = source.text(line, 0, _INDENT)
             if (
                 line == outline.fence
                 or not head.strip()
@@ -618,7 +619,7 @@ def _table_head(source: _Source, outline: _Outline, start: int) -> list[str]:
 
 def _lead(source: _Source, outline: _Outline, index: int) -> int:
     """Where a line's text starts: past its indent, and a quote's marker."""
-    head = source.text(index, 0, 256)
+    head = source.text(index, 0, _INDENT)
     text = _quoted(head) if outline.kind == "quote" else head
     return len(head) - len(text.lstrip())
 
