@@ -148,3 +148,34 @@ def test_a_tail_taller_than_the_screen_shows_its_last_lines() -> None:
     assert [f"line {i}" for i in range(100)] == [
         line.strip() for line in printed.splitlines() if line.strip().startswith("line")
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pieces=st.lists(st.text(alphabet="ab 你", max_size=6), max_size=30),
+    start=st.integers(-3, 120),
+    stop=st.integers(-3, 120),
+)
+def test_the_line_being_written_is_read_in_parts_as_it_is_whole(
+    pieces: list[str], start: int, stop: int
+) -> None:
+    splitter = BlockSplitter()
+    for piece in pieces:
+        splitter.feed(piece)
+    line = "".join(pieces)
+    assert splitter.partial_length == len(line) == splitter.size
+    assert splitter.partial() == line
+    assert splitter.partial(max(0, start), max(0, stop)) == line[max(0, start) : max(0, stop)]
+
+
+def test_the_open_block_is_handed_out_line_by_line() -> None:
+    splitter = BlockSplitter()
+    splitter.feed("intro\n```python\nx = 1\ny")
+    generation = splitter.generation
+    assert splitter.line_count == 3
+    assert [splitter.line(i) for i in range(3)] == ["intro", "```python", "x = 1"]
+    assert splitter.fence_start == 1
+    assert splitter.partial() == "y" and splitter.size == len(splitter.tail)
+    assert splitter.feed(" = 2\n```\n") == ["intro\n```python\nx = 1\ny = 2\n```"]
+    assert splitter.generation != generation
+    assert (splitter.line_count, splitter.fence_start, splitter.size) == (0, None, 0)

@@ -1,10 +1,11 @@
 """Show a streaming answer in a terminal: markdown rendered live, or plain text when not a terminal.
 
 ``MarkdownStream`` prints every finished block once, into the scrollback, and redraws only the
-unfinished tail in a ``rich.live.Live`` region. Each redraw costs what the tail holds, not what
-the whole answer holds, so the ten-thousandth token costs what the tenth did. A tail taller than
-the screen shows its last lines; the whole block goes to the scrollback once it is finished, so
-nothing is cut and nothing is printed twice.
+unfinished tail in a ``rich.live.Live`` region. A tail taller than the screen shows its last
+lines, and only as much of its end as fills the screen is rendered (``tail.TailCutter``): each
+redraw costs what the screen holds, not what the answer or its open block holds, so the
+ten-thousandth token costs what the tenth did. The whole block goes to the scrollback once it is
+finished, so nothing is cut and nothing is printed twice.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 from tokenwire.terminal.blocks import BlockSplitter
+from tokenwire.terminal.tail import Cut, TailCutter
 
 CODE_THEME = "monokai"
 
@@ -65,6 +67,7 @@ class MarkdownStream:
         self.console = console
         self.code_theme = code_theme
         self._splitter = BlockSplitter()
+        self._cutter = TailCutter()
         self._reasoning: list[str] = []
         self._reasoning_shown = False
         self._printed = False
@@ -142,12 +145,17 @@ class MarkdownStream:
     def separator(self) -> bool:
         return self._printed
 
-    def tail_snapshot(self) -> tuple[str, str]:
-        """The reasoning still to show and the unfinished markdown."""
+    def pending_reasoning(self) -> str:
+        """The reasoning still to show, before the answer starts."""
         if self._reasoning_shown or not self._reasoning:
-            return "", self._splitter.tail
+            return ""
         self._reasoning[:] = ["".join(self._reasoning)]  # joined once, not at every frame
-        return self._reasoning[0], self._splitter.tail
+        return self._reasoning[0]
+
+    def tail(self, width: int, height: int) -> Cut:
+        """The unfinished markdown, or as much of its end as fills a screen of this size."""
+        cut = self._cutter.cut(self._splitter, width, height)
+        return cut or Cut(self._splitter.tail, hidden=0)
 
 
 class _Tail:
@@ -157,27 +165,33 @@ class _Tail:
         self._stream = stream
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        reasoning, tail = self._stream.tail_snapshot()
+        reasoning = self._stream.pending_reasoning()
         if reasoning:
             # Only its end can show: a long reasoning costs no more to draw than a short one.
             shown = reasoning[-console.width * console.height * 2 :]
-            renderable: Text | Markdown = Text(shown.strip(), style="dim italic")
-        elif tail:
-            renderable = Markdown(tail, code_theme=self._stream.code_theme)
-        elif not self._stream.separator():  # nothing has come yet: show that it is coming
-            yield Text("…", style="dim")
+            lines = block_lines(console, Text(shown.strip(), style="dim italic"), options)
+            yield _Lines(_crop(console, lines, hidden=0))
             return
-        else:
+        tail = self._stream.tail(options.max_width, console.height)
+        if not tail.markdown:
+            if not self._stream.separator():  # nothing has come yet: show that it is coming
+                yield Text("…", style="dim")
             return
-        lines = block_lines(console, renderable, options)
-        if tail and not reasoning and self._stream.separator():
+        markdown = Markdown(tail.markdown, code_theme=self._stream.code_theme)
+        lines = block_lines(console, markdown, options)
+        if self._stream.separator():
             lines.insert(0, [])
-        room = max(2, console.height - 2)
-        if len(lines) > room:
-            hidden = len(lines) - room + 1
-            lines = [[Segment(f"⋮ {hidden} more lines above", console.get_style("dim"))],
-                     *lines[-(room - 1) :]]  # fmt: skip
-        yield _Lines(lines)
+        yield _Lines(_crop(console, lines, tail.hidden))
+
+
+def _crop(console: Console, lines: list[list[Segment]], hidden: int) -> list[list[Segment]]:
+    """The last lines that fit the screen, under a count of those above them."""
+    room = max(2, console.height - 2)
+    if len(lines) <= room and not hidden:
+        return lines
+    shown = lines[-(room - 1) :]
+    hidden += len(lines) - len(shown)
+    return [[Segment(f"⋮ {hidden} more lines above", console.get_style("dim"))], *shown]
 
 
 class _Lines:
