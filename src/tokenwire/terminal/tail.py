@@ -20,6 +20,15 @@ from rich._wrap import divide_line
 from rich.cells import cell_len
 
 from tokenwire.terminal.blocks import BlockSplitter
+from tokenwire.terminal.outline import (
+    ITEM,
+    QUOTE,
+    Anchor,
+    Item,
+    Outline,
+    line_kind,
+    quoted_text,
+)
 
 MARGIN = 8  # lines of prose rendered above the screen's top, should its wrap be a guess
 LOOKBACK = 16  # lines a code cut may move up to start at a statement, where lexing starts afresh
@@ -28,20 +37,10 @@ QUOTE_INDENT = 4  # rich renders a quote's text this much narrower than the scre
 # a long paragraph takes a few frames, shown meanwhile from a guess, not one long frame.
 CATCH_UP = 16
 
-_ITEM = re.compile(r"( {0,3})(?:([-+*])|(\d{1,9})([.)]))(?:([ \t]+)|$)")
-_QUOTE = re.compile(r" {0,3}> ?")
-_DELIMITER = re.compile(r" {0,3}\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*")
-_RULE = re.compile(r" {0,3}(?:([-*_])(?:[ \t]*\1){2,}|=+|-+)[ \t]*")  # or a setext underline
-# Lines that end or change a paragraph: a list item, a quote, a heading, HTML, a fence.
-_STARTS = re.compile(r" {0,3}(?:[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|[>#<]|```|~~~)")
 # What inline markdown may turn into other text: prose without it renders as its characters.
 _MARKUP = re.compile(r"[\\`*_\[\]!<>&~\t\r]")
 _HEAD = 16  # characters enough to read a line's marker
 _INDENT = 256  # and enough to get past any indent a line of prose has
-# Inline markup as it shows, near enough to measure a table's cells: a link by its text, an entity
-# or an escape as one character, emphasis and code marks gone.
-_SHOWN = [(re.compile(r"\]\([^)]*\)"), ""), (re.compile(r"&#?\w+;|\\."), "x"),
-          (re.compile(r"[*_`~\[]"), "")]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -77,130 +76,11 @@ class _Source:
         return [self.text(index) for index in range(start, stop)]
 
 
-@dataclass
-class _Item:
-    line: int
-    number: int | None  # what an ordered item shows: its list's start, counted on
-    blanks: int = 0  # blank lines above it, which render as nothing
-
-
-@dataclass
-class _Anchor:
-    """A place in a paragraph where the whole block's rendering starts a line."""
-
-    paragraph: int
-    width: int
-    line: int
-    offset: int
-    rows: int = 0  # rendered lines of the paragraph before this place
-    exact: bool = True  # false once text that markdown may change comes by
-
-
-@dataclass
-class _Outline:
-    """What the open block's lines say about where it may be cut, each line read once."""
-
-    generation: int
-    kind: str = ""  # text, quote, indented, list or table
-    mixed: bool = False  # a structure the cuts do not cover: the block is rendered whole
-    seen: int = 0
-    fence: int | None = None  # where an open code fence starts, ending what is read
-    blank: bool = False  # the last line read was blank
-    blanks: int = 0
-    header: str = ""
-    # a list's top-level items; the marker and content column of the last one
-    items: list[_Item] = field(default_factory=list)
-    marker: str = ""
-    content: int = 0
-    # a table's columns, and for each the row with its widest cell and with its longest word
-    columns: int = 0
-    widest: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
-    # where the paragraphs of prose start, and a place in the last one the cut started at
-    paragraphs: list[int] = field(default_factory=lambda: [0])
-    anchor: _Anchor | None = None
-
-    def read(self, index: int, line: str) -> None:
-        if index == 0:  # read again once complete when first read as the line being written
-            self.kind, self.header, self.items = _kind(line), line, []
-            self.mixed = self.kind == "other" or not _continues(self.kind, line)
-            if self.kind == "list":
-                self._item(0, line)
-            return
-        if not line.strip():
-            self.blank = True
-            self.blanks += 1
-            self._paragraph_ends(index)
-            return
-        if index == 1 and self.kind == "text" and _is_table(self.header, line):
-            self.kind, self.columns = "table", len(_cells(self.header))
-        elif self.kind == "list":
-            self._list_line(index, line)
-        elif self.blank and self.kind != "indented":
-            self.mixed = True  # these end at a blank line: the splitter kept a continuation
-        elif not _continues(self.kind, line):
-            self.mixed = True
-        elif self.kind == "table":
-            self._row(index, line)
-        elif self.kind == "quote" and not _quoted(line).strip():
-            self._paragraph_ends(index)
-        self.blank = False
-
-    def _paragraph_ends(self, index: int) -> None:
-        if self.paragraphs[-1] == index:  # more blank lines
-            self.paragraphs[-1] = index + 1
-        else:
-            self.paragraphs.append(index + 1)
-
-    def _list_line(self, index: int, line: str) -> None:
-        indent = len(line) - len(line.lstrip(" "))
-        if indent >= self.content:
-            return  # inside the last item
-        match = _ITEM.match(line)
-        if match is None or _RULE.fullmatch(line):
-            # a lazy line of the last item's paragraph; after a blank line, the list has ended
-            self.mixed = self.mixed or self.blank or not _continues("text", line)
-        elif (match.group(2) or match.group(4)) != self.marker:
-            self.mixed = True  # another list begins
-        else:
-            self._item(index, line)
-
-    def _item(self, index: int, line: str) -> None:
-        match = _ITEM.match(line)
-        assert match is not None
-        self.marker = match.group(2) or match.group(4)
-        spaces = len(match.group(5) or "")
-        # where the item's text starts: past the marker and its spaces, unless they make code
-        self.content = match.end() - spaces + (spaces if 1 <= spaces <= 4 else 1)
-        number = None
-        if match.group(3) is not None:
-            number = int(match.group(3)) if not self.items else (self.items[-1].number or 0) + 1
-        self.items.append(_Item(index, number, self.blanks))
-
-    def _row(self, index: int, line: str) -> None:
-        for column, cell in enumerate(_cells(line)[: self.columns]):
-            text = _shown(cell.strip())
-            words = text.split()
-            sizes = (cell_len(text), max(map(cell_len, words)) if words else 0)
-            for measure, size in enumerate(sizes):
-                if size > self.widest.get((column, measure), (-1, 0))[0]:
-                    self.widest[column, measure] = (size, index)
-
-    def item_at(self, index: int) -> _Item | None:
-        """The last item starting at or before a line; cuts are near the end, so is it."""
-        for item in reversed(self.items):
-            if item.line <= index:
-                return item
-        return None
-
-    def paragraph_at(self, index: int) -> int:
-        return self.paragraphs[bisect_right(self.paragraphs, index) - 1]
-
-
 class TailCutter:
     """Cuts the open block of a ``BlockSplitter`` to what a screen of a given size shows."""
 
     def __init__(self) -> None:
-        self._outline = _Outline(generation=-1)
+        self._outline = Outline(generation=-1)
 
     def cut(self, splitter: BlockSplitter, width: int, height: int) -> Cut | None:
         """What to render of the open block, or None to render it whole."""
@@ -215,9 +95,9 @@ class TailCutter:
             return None
         return _blocks(source, outline, need, width)
 
-    def _read(self, splitter: BlockSplitter, source: _Source) -> _Outline:
+    def _read(self, splitter: BlockSplitter, source: _Source) -> Outline:
         if self._outline.generation != splitter.generation:
-            self._outline = _Outline(generation=splitter.generation)
+            self._outline = Outline(generation=splitter.generation)
         outline = self._outline
         # A fence's lines, the opening one too, are the fence's: the fence is cut on its own.
         outline.fence = splitter.fence_start
@@ -230,7 +110,7 @@ class TailCutter:
         return outline
 
 
-def _code(source: _Source, outline: _Outline, fence: int, need: int, width: int) -> Cut | None:
+def _code(source: _Source, outline: Outline, fence: int, need: int, width: int) -> Cut | None:
     head, item = _fence_head(source, outline, fence)
     last = source.count - 1
     if last > fence and source.length(last) > need * width:
@@ -254,7 +134,7 @@ def _code(source: _Source, outline: _Outline, fence: int, need: int, width: int)
 
 
 def _blocks(
-    source: _Source, outline: _Outline, need: int, width: int, start: int | None = None
+    source: _Source, outline: Outline, need: int, width: int, start: int | None = None
 ) -> Cut | None:
     floor = 2 if outline.kind == "table" else 0  # a table's header and delimiter rows
     if start is None:
@@ -281,7 +161,7 @@ def _blocks(
     return Cut("\n".join(_item_lines(lines, item)), hidden=start - item.blanks)
 
 
-def _prose(source: _Source, outline: _Outline, start: int, need: int, width: int) -> Cut | None:
+def _prose(source: _Source, outline: Outline, start: int, need: int, width: int) -> Cut | None:
     """Prose from where the whole block's rendering starts a line, if plain text shows where.
 
     A paragraph's lines render joined by spaces and wrapped as one text. Plain text renders as
@@ -307,21 +187,21 @@ def _prose(source: _Source, outline: _Outline, start: int, need: int, width: int
     else:  # moved only every few lines: what shows then reflows seldom
         line = hidden = max(paragraph, start - start % 8)
         first = source.text(line)
-        if quote and not _QUOTE.match(first):
+        if quote and not QUOTE.match(first):
             first = prefix + first  # a lazy line, kept in the quote
     return Cut("\n".join([first, *source.lines(line + 1, source.count)]), hidden)
 
 
-def _fresh_block(source: _Source, outline: _Outline, index: int) -> _Outline | None:
+def _fresh_block(source: _Source, outline: Outline, index: int) -> Outline | None:
     """The line being written, after a blank line, may begin a block of its own: its outline."""
     head = source.head(index)
     if not (outline.blank and outline.seen == index) or head[:1] in (" ", "\t"):
         return None  # it continues the block
-    item = _ITEM.match(head)
+    item = ITEM.match(head)
     if outline.kind == "list" and item and (item.group(2) or item.group(4)) == outline.marker:
         return None  # the list's next item
-    fresh = _Outline(outline.generation, paragraphs=[index], anchor=outline.anchor)
-    fresh.kind = _kind(head)
+    fresh = Outline(outline.generation, paragraphs=[index], anchor=outline.anchor)
+    fresh.kind = line_kind(head)
     fresh.mixed = fresh.kind == "other"
     if fresh.kind == "list" and item:  # an item still being written, numbered as it is
         fresh.marker, fresh.content = item.group(2) or item.group(4), item.end()
@@ -330,13 +210,13 @@ def _fresh_block(source: _Source, outline: _Outline, index: int) -> _Outline | N
 
 def _advance(
     source: _Source,
-    outline: _Outline,
+    outline: Outline,
     paragraph: int,
     target: tuple[int, int],
     step: int,
     width: int,
     code: bool = False,
-) -> _Anchor | None:
+) -> Anchor | None:
     """The paragraph's last known line start at or before target, moved on towards it.
 
     None while that place is unknown, or too far behind target yet. A line of code is a
@@ -349,8 +229,8 @@ def _advance(
         or (anchor.line, anchor.offset) > target
     ):
         lead = 0 if code else _lead(source, outline, paragraph)
-        anchor = outline.anchor = _Anchor(paragraph, width, paragraph, lead)
-        anchor.exact = code or _kind(source.head(paragraph)) == outline.kind
+        anchor = outline.anchor = Anchor(paragraph, width, paragraph, lead)
+        anchor.exact = code or line_kind(source.head(paragraph)) == outline.kind
     distance = _distance(source, (anchor.line, anchor.offset), target)
     work = CATCH_UP * 4 * step
     while anchor.exact and distance > step:
@@ -398,7 +278,7 @@ class _Chunk:
         return line, offset + at - self.starts[segment]
 
 
-def _chunk(source: _Source, outline: _Outline, anchor: _Anchor, size: int, code: bool) -> _Chunk:
+def _chunk(source: _Source, outline: Outline, anchor: Anchor, size: int, code: bool) -> _Chunk:
     """About size characters of the anchor's paragraph from it on."""
     if code:  # tabs would expand to other widths where the line is cut
         text = source.text(anchor.line, anchor.offset, anchor.offset + size)
@@ -412,7 +292,7 @@ def _chunk(source: _Source, outline: _Outline, anchor: _Anchor, size: int, code:
             if (
                 line == outline.fence
                 or not head.strip()
-                or (outline.kind == "quote" and not _quoted(head).strip())
+                or (outline.kind == "quote" and not quoted_text(head).strip())
             ):
                 chunk.ended = True
                 break
@@ -463,61 +343,8 @@ def _line_end(
     return prefix + shown, math.ceil(offset * cells / width)
 
 
-def _kind(line: str) -> str:
-    if _ITEM.match(line) and not _RULE.fullmatch(line):
-        return "list"
-    if _QUOTE.match(line):
-        return "quote"
-    if line.startswith(("    ", "\t")):
-        return "indented"
-    if _STARTS.match(line) or _RULE.fullmatch(line):
-        return "other"
-    return "text"
-
-
-def _continues(kind: str, line: str) -> bool:
-    """Does this line leave the structure of a block of this kind as it was?"""
-    if kind == "list":
-        return True  # read item by item
-    if kind == "indented":
-        return line.startswith(("    ", "\t"))
-    if kind == "table":
-        return "|" in line and not _STARTS.match(line)
-    if kind == "quote" and _QUOTE.match(line):
-        content = _quoted(line)
-        return not (_STARTS.match(content) or _RULE.fullmatch(content) or content[:4] == "    ")
-    # a paragraph's line, or a lazy one of a quote's paragraph
-    return not (_STARTS.match(line) or _RULE.fullmatch(line) or _DELIMITER.fullmatch(line))
-
-
-def _quoted(line: str) -> str:
-    match = _QUOTE.match(line)
-    return line[match.end() :] if match else line
-
-
-def _shown(text: str) -> str:
-    for pattern, replacement in _SHOWN:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def _is_table(header: str, delimiter: str) -> bool:
-    return (
-        "|" in header
-        and bool(_DELIMITER.fullmatch(delimiter))
-        and len(_cells(header)) == len(_cells(delimiter))
-    )
-
-
-def _cells(row: str) -> list[str]:
-    row = row.strip().removeprefix("|")
-    if row.endswith("|") and not row.endswith("\\|"):
-        row = row[:-1]
-    return re.split(r"(?<!\\)\|", row)
-
-
 def _walk_back(
-    source: _Source, outline: _Outline, floor: int, need: int, width: int, fence: int = -1
+    source: _Source, outline: Outline, floor: int, need: int, width: int, fence: int = -1
 ) -> int:
     """The first line of the shortest end of the block that fills the screen.
 
@@ -533,11 +360,11 @@ def _walk_back(
     return start
 
 
-def _renders_a_line(source: _Source, outline: _Outline, index: int, fence: int) -> bool:
+def _renders_a_line(source: _Source, outline: Outline, index: int, fence: int) -> bool:
     if 0 <= fence < index:
         return True
     if outline.kind == "list":
-        return bool(_ITEM.match(source.head(index).lstrip(" ")))
+        return bool(ITEM.match(source.head(index).lstrip(" ")))
     return outline.kind in ("table", "indented")
 
 
@@ -552,7 +379,7 @@ def _statement(source: _Source, fence: int, start: int) -> int:
     return start
 
 
-def _fence_head(source: _Source, outline: _Outline, fence: int) -> tuple[list[str], _Item | None]:
+def _fence_head(source: _Source, outline: Outline, fence: int) -> tuple[list[str], Item | None]:
     """What must precede a fence's last lines for them to render as in the whole block.
 
     Returns those lines, and the list item they begin with, if the fence is in one.
@@ -566,7 +393,7 @@ def _fence_head(source: _Source, outline: _Outline, fence: int) -> tuple[list[st
     return source.lines(0, fence + 1), None
 
 
-def _snap(source: _Source, outline: _Outline, start: int) -> int:
+def _snap(source: _Source, outline: Outline, start: int) -> int:
     """Move a cut up to a line the block's kind can start at."""
     if outline.kind == "list":
         item = outline.item_at(start)
@@ -577,15 +404,15 @@ def _snap(source: _Source, outline: _Outline, start: int) -> int:
     return start
 
 
-def _numbered(line: str, item: _Item) -> str:
+def _numbered(line: str, item: Item) -> str:
     """An ordered item's line with the number the whole list shows it with."""
-    match = _ITEM.match(line)
+    match = ITEM.match(line)
     if item.number is None or match is None or match.group(3) is None:
         return line
     return f"{match.group(1)}{item.number}{line[match.start(4) :]}"
 
 
-def _item_lines(lines: list[str], item: _Item | None) -> list[str]:
+def _item_lines(lines: list[str], item: Item | None) -> list[str]:
     """Lines from a list item's on, the item renumbered as the whole list shows it.
 
     A number longer than the item's own moves the item's text right, so its indented lines move
@@ -593,7 +420,7 @@ def _item_lines(lines: list[str], item: _Item | None) -> list[str]:
     """
     if item is None or not lines:
         return lines
-    first, match = _numbered(lines[0], item), _ITEM.match(lines[0])
+    first, match = _numbered(lines[0], item), ITEM.match(lines[0])
     grown = len(first) - len(lines[0])
     if grown < 0 and match and len(match.group(1)) - grown <= 3:
         return [" " * -grown + first, *lines[1:]]
@@ -603,13 +430,13 @@ def _item_lines(lines: list[str], item: _Item | None) -> list[str]:
     shifted = [first]
     for number, line in enumerate(lines[1:], 1):
         indent = len(line) - len(line.lstrip(" "))
-        if indent < column and _ITEM.match(line):
+        if indent < column and ITEM.match(line):
             return shifted + lines[number:]  # the next item
         shifted.append(" " * grown + line if line.strip() and indent >= column else line)
     return shifted
 
 
-def _table_head(source: _Source, outline: _Outline, start: int) -> list[str]:
+def _table_head(source: _Source, outline: Outline, start: int) -> list[str]:
     """A table's header and delimiter rows, and the rows above the cut that set its widths."""
     if outline.kind != "table":
         return []
@@ -617,14 +444,14 @@ def _table_head(source: _Source, outline: _Outline, start: int) -> list[str]:
     return [source.text(0), source.text(1), *(source.text(row) for row in rows)]
 
 
-def _lead(source: _Source, outline: _Outline, index: int) -> int:
+def _lead(source: _Source, outline: Outline, index: int) -> int:
     """Where a line's text starts: past its indent, and a quote's marker."""
     head = source.text(index, 0, _INDENT)
-    text = _quoted(head) if outline.kind == "quote" else head
+    text = quoted_text(head) if outline.kind == "quote" else head
     return len(head) - len(text.lstrip())
 
 
-def _prefix(source: _Source, outline: _Outline, index: int) -> tuple[str, int]:
+def _prefix(source: _Source, outline: Outline, index: int) -> tuple[str, int]:
     """What keeps a line's last characters in its block, and how long the line's own marker is.
 
     A list item's line keeps its marker; any other line of a list item takes the item's.
@@ -632,13 +459,13 @@ def _prefix(source: _Source, outline: _Outline, index: int) -> tuple[str, int]:
     head = source.head(index)
     if outline.kind == "list":
         item = outline.item_at(index)
-        match = _ITEM.match(head)
+        match = ITEM.match(head)
         indent = len(head) - len(head.lstrip(" "))
         if match and indent < outline.content and index >= source.complete:
             # the line being written is the list's next item
             last = outline.items[-1].number if outline.items else None
-            item = _Item(index, None if last is None else last + 1)
-        if item is not None and (marker := _ITEM.match(source.head(item.line))):
+            item = Item(index, None if last is None else last + 1)
+        if item is not None and (marker := ITEM.match(source.head(item.line))):
             own = marker.end() if match and item.line == index else indent
             return _numbered(marker.group(0).rstrip() + " ", item), own
     if outline.kind == "indented":
