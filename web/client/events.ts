@@ -53,11 +53,24 @@ export function isTerminal(event: StreamEvent): event is TerminalEvent {
   return event.type === "done" || event.type === "error";
 }
 
-/** Accept a decoded JSON value as an event, or return null; unknown fields are ignored. */
-export function asEvent(value: unknown): StreamEvent | null {
+/**
+ * What a decoded JSON value is to a reader: an event it knows (`event`), an event it cannot use
+ * (`skip`: a type this version does not know, or a known type with malformed fields), whose seq
+ * still counts so that skipping it is not mistaken for a lost event, or not an event at all (null).
+ */
+export type Decoded = { event: StreamEvent } | { skip: number } | null;
+
+export function decodeEvent(value: unknown): Decoded {
   if (typeof value !== "object" || value === null) return null;
   const v = value as { type?: unknown; seq?: unknown };
   if (typeof v.seq !== "number" || !Number.isInteger(v.seq) || v.seq < 1) return null;
-  if (!(EVENT_TYPES as readonly unknown[]).includes(v.type)) return null;
-  return value as StreamEvent;
+  if (typeof v.type !== "string") return null;
+  if (!(EVENT_TYPES as readonly string[]).includes(v.type)) return { skip: v.seq };
+  return { event: value as StreamEvent };
+}
+
+/** Accept a decoded JSON value as an event, or return null; unknown fields are ignored. */
+export function asEvent(value: unknown): StreamEvent | null {
+  const decoded = decodeEvent(value);
+  return decoded && "event" in decoded ? decoded.event : null;
 }

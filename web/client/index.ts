@@ -2,7 +2,7 @@
 
 export { AutoTransport } from "./auto-transport.js";
 export { backoffDelay } from "./backoff.js";
-export { Channel, type Connection, type WireItem } from "./channel.js";
+export { Channel, type Connection, type WireItem, wireItem } from "./channel.js";
 export {
   type ClientOptions,
   type Conversation,
@@ -14,6 +14,8 @@ export {
 export { ConnectionLost, TokenwireError } from "./errors.js";
 export {
   asEvent,
+  type Decoded,
+  decodeEvent,
   isTerminal,
   type DeltaEvent,
   type DoneEvent,
