@@ -11,6 +11,7 @@ import {
 } from "../client/index.js";
 import { AnswerView } from "./answer.js";
 import { byId, h } from "./dom.js";
+import { showHistory, showStoredStream } from "./history.js";
 import { StickToBottom } from "./scroll.js";
 import { Sidebar } from "./sidebar.js";
 
@@ -147,25 +148,16 @@ class App {
     if (location.hash !== `#/c/${encodeURIComponent(id)}`) location.hash = `#/c/${encodeURIComponent(id)}`;
     this.thread.replaceChildren();
     this.lastView = null;
-    for (const message of conversation.messages) this.showStored(message);
+    showHistory(conversation.messages, {
+      user: (message) => {
+        this.lastPrompt = message.content;
+        this.thread.append(userBubble(message.content));
+      },
+      newAnswer: () => this.newAnswer(),
+      follow: (streamId, view, stored) => this.follow(this.client.resume(streamId, 0), view, stored),
+    });
     void this.refreshList();
     this.scroll.pin();
-  }
-
-  private showStored(message: StoredMessage): void {
-    if (message.role === "user") {
-      this.lastPrompt = message.content;
-      this.thread.append(userBubble(message.content));
-      return;
-    }
-    if (message.role !== "assistant") return;
-    const view = this.newAnswer();
-    if (message.status === "streaming" && message.stream_id) {
-      // Still being written: read the stream from its start, so the answer appears once, whole.
-      this.follow(this.client.resume(message.stream_id, 0), view, message);
-    } else {
-      view.showStored(message.content, message.reasoning, message.status, message.error_message);
-    }
   }
 
   private newAnswer(): AnswerView {
@@ -216,8 +208,10 @@ class App {
     }
   }
 
-  private follow(stream: ChatStream, view: AnswerView, stored?: StoredMessage): void {
+  /** `stored`: what the server had stored of this stream, shown if the stream has expired. */
+  private follow(stream: ChatStream, view: AnswerView, stored?: StoredMessage[]): void {
     const active = { stream, view, stopRequested: false };
+    view.beginStream();
     this.active = active;
     this.setBusy(true);
     stream.on({
@@ -239,7 +233,7 @@ class App {
         if (status.state === "streaming") document.body.dataset.transport = this.client.transport.name;
         if (status.state === "failed") this.needsSignIn(status.error);
         if (status.state === "failed" && stored && status.error.code === "stream_not_found") {
-          view.showStored(stored.content, stored.reasoning, "interrupted", null);
+          showStoredStream(view, stored);
         }
       },
     });

@@ -1,13 +1,24 @@
 /** A push-to-pull queue: transports push what they read, the stream loop pulls with a deadline. */
 
-import type { StreamEvent } from "./events.js";
+import { decodeEvent, type StreamEvent } from "./events.js";
 
-/** What one connection yields: events, the stream's id as soon as it is known, signs of life. */
+/**
+ * What one connection yields: events, events to skip (their seq only), the stream's id as soon
+ * as it is known, signs of life.
+ */
 export type WireItem =
   | { kind: "event"; event: StreamEvent }
+  | { kind: "skip"; seq: number }
   | { kind: "stream"; streamId: string }
   | { kind: "alive" }
   | { kind: "retry"; ms: number };
+
+/** The item a decoded JSON value stands for: anything that is not an event is a sign of life. */
+export function wireItem(value: unknown): WireItem {
+  const decoded = decodeEvent(value);
+  if (decoded === null) return { kind: "alive" };
+  return "event" in decoded ? { kind: "event", event: decoded.event } : { kind: "skip", seq: decoded.skip };
+}
 
 /** One attempt at reading a stream; `close` ends it from the reader's side. */
 export interface Connection {

@@ -15,6 +15,7 @@ import {
   apiUrl,
   authHeaders,
   type ChatRequest,
+  type ToolResult,
   type Transport,
   type TransportName,
   type TransportOptions,
@@ -52,9 +53,16 @@ export interface ConversationSummary {
   updated_at: number;
 }
 
+/** A tool call as stored on its assistant message: `arguments` is the whole JSON string. */
+export interface StoredToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
 export interface StoredMessage {
   id: string;
-  role: "user" | "assistant" | "system";
+  role: "user" | "assistant" | "system" | "tool";
   content: string;
   reasoning: string;
   status: "streaming" | "complete" | "cancelled" | "error" | "interrupted";
@@ -63,6 +71,11 @@ export interface StoredMessage {
   finish_reason: string | null;
   error_code: string | null;
   error_message: string | null;
+  /** On an assistant message: the tools it called. */
+  tool_calls?: StoredToolCall[];
+  /** On a tool message: the call it answers, and whether the tool failed. */
+  tool_call_id?: string;
+  is_error?: boolean;
 }
 
 export interface Conversation extends ConversationSummary {
@@ -112,6 +125,18 @@ export class TokenwireClient {
     const stream = new ChatStream(this.transport, this.streamOptions, handlers);
     queueMicrotask(() => void stream.run(() => this.transport.start(request)));
     return stream;
+  }
+
+  /**
+   * Continue a turn that ended with `finish_reason: "tool_calls"` with what the tools answered:
+   * `POST /api/chat` with `{"conversation_id", "tool_results"}`, streamed like `chat`.
+   */
+  sendToolResults(
+    conversationId: string,
+    results: ToolResult[],
+    handlers: StreamHandlers = {},
+  ): ChatStream {
+    return this.chat({ conversation_id: conversationId, tool_results: results }, handlers);
   }
 
   /** Read a stream that is already running (after a reload, say), from after `after`. */

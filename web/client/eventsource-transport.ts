@@ -5,9 +5,9 @@
  * the session cookie, and the resume point goes in `after`. Keepalive comments are invisible to it.
  */
 
-import { Channel, type Connection } from "./channel.js";
+import { Channel, type Connection, wireItem } from "./channel.js";
 import { ConnectionLost, errorFromResponse, TokenwireError } from "./errors.js";
-import { asEvent, EVENT_TYPES } from "./events.js";
+import { EVENT_TYPES } from "./events.js";
 import { asFailure } from "./fetch-transport.js";
 import {
   apiUrl,
@@ -72,8 +72,7 @@ export class EventSourceTransport implements Transport {
       } catch {
         // not an event: ignore it as the protocol asks
       }
-      const event = asEvent(value);
-      channel.push(event ? { kind: "event", event } : { kind: "alive" });
+      channel.push(wireItem(value));
     };
     for (const type of EVENT_TYPES) {
       source.addEventListener(type, (e) => {

@@ -1,8 +1,7 @@
 /** SSE and NDJSON over `fetch`: POST with headers and an AbortSignal, streamed through TextDecoder. */
 
-import { Channel, type Connection } from "./channel.js";
+import { Channel, type Connection, wireItem } from "./channel.js";
 import { ConnectionLost, errorFromResponse, TokenwireError } from "./errors.js";
-import { asEvent } from "./events.js";
 import { NdjsonDecoder } from "./ndjson.js";
 import { SseParser } from "./sse.js";
 import {
@@ -85,9 +84,7 @@ export class FetchTransport implements Transport {
 function sseFeed(channel: Channel): (text: string, last?: boolean) => void {
   const parser = new SseParser({
     message(message) {
-      const event = asEvent(safeParse(message.data));
-      if (event) channel.push({ kind: "event", event });
-      else channel.push({ kind: "alive" });
+      channel.push(wireItem(safeParse(message.data)));
     },
     comment() {
       channel.push({ kind: "alive" }); // `: keepalive` is a sign of life
@@ -108,10 +105,7 @@ function ndjsonFeed(channel: Channel): (text: string, last?: boolean) => void {
     } catch {
       throw new ConnectionLost("a line of the stream is not JSON");
     }
-    for (const value of values) {
-      const event = asEvent(value);
-      channel.push(event ? { kind: "event", event } : { kind: "alive" });
-    }
+    for (const value of values) channel.push(wireItem(value));
   };
 }
 

@@ -4,9 +4,8 @@
  * stream id. The carrier only sends client frames and hands over what it receives.
  */
 
-import { Channel, type Connection } from "./channel.js";
+import { Channel, type Connection, wireItem } from "./channel.js";
 import { ConnectionLost, TokenwireError } from "./errors.js";
-import { asEvent } from "./events.js";
 import type { ChatRequest } from "./transport.js";
 
 interface Frame {
@@ -75,8 +74,8 @@ export class FrameRouter {
         channel.push({ kind: "stream", streamId: frame.stream_id });
       }
     }
-    const event = asEvent(frame);
-    if (event) this.byStream.get(frame.stream_id)?.push({ kind: "event", event });
+    const item = wireItem(frame);
+    if (item.kind !== "alive") this.byStream.get(frame.stream_id)?.push(item);
   }
 
   private register(channel: Channel): string {

@@ -2,18 +2,21 @@
 
 export { AutoTransport } from "./auto-transport.js";
 export { backoffDelay } from "./backoff.js";
-export { Channel, type Connection, type WireItem } from "./channel.js";
+export { Channel, type Connection, type WireItem, wireItem } from "./channel.js";
 export {
   type ClientOptions,
   type Conversation,
   type ConversationSummary,
   type ModelInfo,
   type StoredMessage,
+  type StoredToolCall,
   TokenwireClient,
 } from "./client.js";
 export { ConnectionLost, TokenwireError } from "./errors.js";
 export {
   asEvent,
+  type Decoded,
+  decodeEvent,
   isTerminal,
   type DeltaEvent,
   type DoneEvent,
@@ -22,6 +25,8 @@ export {
   type StartEvent,
   type StreamEvent,
   type TerminalEvent,
+  type ToolCallEvent,
+  type ToolResultEvent,
   type UsageEvent,
 } from "./events.js";
 export { EventSourceTransport } from "./eventsource-transport.js";
@@ -37,5 +42,21 @@ export {
   type StreamStatus,
 } from "./stream.js";
 export { offeredBridge, type QtBridge, QWebChannelTransport } from "./qwebchannel-transport.js";
-export type { ChatRequest, Transport, TransportName, TransportOptions } from "./transport.js";
+export {
+  collectToolCalls,
+  type ToolCall,
+  ToolCallAccumulator,
+  type ToolCallPiece,
+} from "./tool-calls.js";
+export type {
+  ChatRequest,
+  MessageRequest,
+  ToolChoice,
+  ToolDefinition,
+  ToolResult,
+  ToolResultsRequest,
+  Transport,
+  TransportName,
+  TransportOptions,
+} from "./transport.js";
 export { WebSocketTransport } from "./websocket-transport.js";

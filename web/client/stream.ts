@@ -156,12 +156,19 @@ export class ChatStream {
       if (item === "idle") throw new ConnectionLost("the stream went silent");
       if (item.kind === "retry") this.retryMs = item.ms;
       if (item.kind === "stream") this.streamId ??= item.streamId;
-      if (item.kind !== "event") continue;
-      const event = item.event;
-      if (event.seq <= this.lastSeq) continue; // already shown: a resume overlapped
-      if (event.seq !== this.lastSeq + 1) {
-        throw new ConnectionLost(`events ${this.lastSeq + 1}–${event.seq - 1} went missing`);
+      if (item.kind !== "event" && item.kind !== "skip") continue;
+      const seq = item.kind === "event" ? item.event.seq : item.seq;
+      if (seq <= this.lastSeq) continue; // already shown: a resume overlapped
+      if (seq !== this.lastSeq + 1) {
+        throw new ConnectionLost(`events ${this.lastSeq + 1}–${seq - 1} went missing`);
       }
+      if (item.kind === "skip") {
+        // An event this client cannot use (a newer protocol's type): its seq is noted, nothing shown.
+        this.lastSeq = seq;
+        progress();
+        continue;
+      }
+      const event = item.event;
       if (event.type === "start") {
         this.streamId ??= event.stream_id;
         this.conversationId = event.conversation_id;

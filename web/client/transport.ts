@@ -2,12 +2,46 @@
 
 import type { Connection } from "./channel.js";
 
-export interface ChatRequest {
+/** The body of `POST /api/chat` (and of the WebSocket's `chat` frame, which adds its `ref`). */
+export type ChatRequest = MessageRequest | ToolResultsRequest;
+
+/** A new message from the user. */
+export interface MessageRequest {
   message: string;
   conversation_id?: string;
   model?: string;
   params?: Record<string, unknown>;
+  /** Tools the model may call, in the OpenAI `tools` shape. */
+  tools?: ToolDefinition[];
+  tool_choice?: ToolChoice;
 }
+
+/**
+ * Continue a turn that ended with `finish_reason: "tool_calls"`: the caller ran the tools and
+ * answers each call by its id. The answer streams like any chat, in the same conversation.
+ */
+export interface ToolResultsRequest {
+  conversation_id: string;
+  tool_results: ToolResult[];
+}
+
+export interface ToolResult {
+  tool_call_id: string;
+  /** What the tool answered, as text (JSON or otherwise). */
+  content: string;
+}
+
+export interface ToolDefinition {
+  type: "function";
+  function: {
+    name: string;
+    description?: string;
+    /** A JSON Schema object for the arguments. */
+    parameters?: Record<string, unknown>;
+  };
+}
+
+export type ToolChoice = "auto" | "none" | "required" | { type: "function"; function: { name: string } };
 
 export interface Transport {
   readonly name: TransportName;

@@ -15,6 +15,7 @@ import {
   TokenwireClient,
   type Transport,
 } from "../client/index.js";
+import { collect, serve, START, WIRES } from "./wire.js";
 
 function parse(chunks: string[]): { messages: SseMessage[]; comments: string[]; retry: number[] } {
   const out = { messages: [] as SseMessage[], comments: [] as string[], retry: [] as number[] };
@@ -281,5 +282,33 @@ describe("fetch transports", () => {
     await assert.rejects(stream.finished, { code: "stream_ended" });
     assert.equal(headers["Last-Event-ID"], "41");
     assert.equal(headers.Accept, "application/x-ndjson");
+  });
+});
+
+describe("events this client does not know", () => {
+  for (const wire of WIRES) {
+    it(`are skipped over ${wire}, their seq counted, not taken for lost events`, async () => {
+      const { events, end } = await collect(serve(wire, [
+        START,
+        { type: "from_the_future", seq: 2, anything: [1, 2] },
+        { type: "delta", seq: 3, text: "a" },
+        { type: "done", seq: 4, finish_reason: "stop" },
+      ]));
+      assert.equal(end, "done");
+      assert.deepEqual(events.map((e) => `${e.seq}:${e.type}`), ["1:start", "3:delta", "4:done"]);
+    });
+  }
+
+  it("resuming after a skipped event asks for what follows it", async () => {
+    const { transport, events } = await runScripted([
+      (c) => {
+        c.push({ kind: "event", event: start });
+        c.push({ kind: "skip", seq: 2 });
+        c.fail(new TypeError("network"));
+      },
+      (c) => c.push({ kind: "event", event: ev(3, "done", { finish_reason: "stop" }) }),
+    ]);
+    assert.deepEqual(transport.calls[1], { kind: "resume", after: 2 });
+    assert.deepEqual(events.map((e) => e.seq), [1, 3]);
   });
 });
