@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from tokenwire.events import Answer, Delta, Done, Error, Event, Reasoning, Start, Usage
+from tokenwire.events import (
+    Answer,
+    Delta,
+    Done,
+    Error,
+    Event,
+    Reasoning,
+    Start,
+    ToolCall,
+    ToolResult,
+    Usage,
+    WholeToolCall,
+)
 
 
 def test_json_round_trip_ignores_keys_a_transport_added() -> None:
@@ -32,3 +44,50 @@ def test_answer_folds_payloads_and_keeps_the_join() -> None:
     done = Answer()
     done.add(Done("length"))
     assert done.final == Done("length")
+
+
+def test_a_tool_calls_first_piece_names_it_and_later_pieces_carry_only_arguments() -> None:
+    first = Event.make(3, ToolCall(0, id="call_w", name="weather"))
+    later = Event.make(4, ToolCall(0, arguments='{"city":"巴黎"}'))
+    assert first.json == (
+        b'{"type":"tool_call","seq":3,"index":0,"id":"call_w","name":"weather","arguments":""}'
+    )
+    assert (
+        later.json
+        == '{"type":"tool_call","seq":4,"index":0,"arguments":"{\\"city\\":\\"巴黎\\"}"}'.encode()
+    )
+    assert Event.from_json(first.json) == first and Event.from_json(later.json) == later
+
+
+def test_a_tool_result_round_trips_with_its_error_flag() -> None:
+    event = Event.make(5, ToolResult("call_w", "no such city", is_error=True))
+    assert event.to_dict() == {
+        "type": "tool_result",
+        "seq": 5,
+        "tool_call_id": "call_w",
+        "content": "no such city",
+        "is_error": True,
+    }
+    assert Event.from_json(event.json) == event
+
+
+def test_answer_joins_interleaved_parallel_calls_by_index_and_never_merges_a_later_turn() -> None:
+    answer = Answer()
+    pieces = [
+        ToolCall(0, id="call_w", name="weather"),
+        ToolCall(1, id="call_t", name="time", arguments='{"tz":'),
+        ToolCall(0, arguments='{"city":"Paris"}'),
+        ToolCall(1, arguments='"UTC"}'),
+        ToolResult("call_w", "sunny"),
+        ToolCall(0, id="call_x", name="weather", arguments="{}"),  # the next turn numbers from 0
+    ]
+    for piece in pieces:
+        answer.add(piece)
+    assert answer.tool_calls == [
+        WholeToolCall("call_w", "weather", '{"city":"Paris"}'),
+        WholeToolCall("call_t", "time", '{"tz":"UTC"}'),
+        WholeToolCall("call_x", "weather", "{}"),
+    ]
+    assert answer.tool_results == [ToolResult("call_w", "sunny")]
+    answer.add(Done("tool_calls"))
+    assert answer.final == Done("tool_calls")

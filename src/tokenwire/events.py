@@ -1,6 +1,7 @@
 """The event model, protocol v1: the one source of truth for every transport.
 
-A provider yields *payloads* (``Delta``, ``Reasoning``, ``Usage``, ``Done``, ``Error``); the hub
+A provider yields *payloads* (``Delta``, ``Reasoning``, ``ToolCall``, ``Usage``, ``Done``,
+``Error``); the hub also writes ``ToolResult`` when it runs a tool itself. The hub
 numbers them into ``Event``s and appends them to a stream log. An ``Event`` encodes its JSON once,
 when it is made, so SSE, NDJSON and WebSocket writers to any number of readers share one encoding.
 """
@@ -14,8 +15,10 @@ import orjson
 
 PROTOCOL_VERSION: Final = 1
 
-EventType = Literal["start", "delta", "reasoning", "usage", "done", "error"]
-FinishReason = Literal["stop", "length", "cancelled"]
+EventType = Literal[
+    "start", "delta", "reasoning", "tool_call", "tool_result", "usage", "done", "error"
+]
+FinishReason = Literal["stop", "length", "tool_calls", "cancelled"]
 TERMINAL_TYPES: Final = frozenset({"done", "error"})
 
 
@@ -41,6 +44,28 @@ class Reasoning:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A piece of a tool call: ``id`` and ``name`` on a call's first piece only, then the next
+    piece of its JSON ``arguments``. Parallel calls are told apart by ``index``."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    type: Literal["tool_call"] = field(default="tool_call", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What a tool the server ran answered; ``is_error`` when it raised or timed out."""
+
+    tool_call_id: str
+    content: str
+    is_error: bool = False
+    type: Literal["tool_result"] = field(default="tool_result", init=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int
     completion_tokens: int
@@ -61,11 +86,13 @@ class Error:
     type: Literal["error"] = field(default="error", init=False)
 
 
-Payload = Start | Delta | Reasoning | Usage | Done | Error
+Payload = Start | Delta | Reasoning | ToolCall | ToolResult | Usage | Done | Error
 _PAYLOAD_TYPES: Final[dict[str, type[Payload]]] = {
     "start": Start,
     "delta": Delta,
     "reasoning": Reasoning,
+    "tool_call": ToolCall,
+    "tool_result": ToolResult,
     "usage": Usage,
     "done": Done,
     "error": Error,
@@ -74,6 +101,10 @@ _PAYLOAD_TYPES: Final[dict[str, type[Payload]]] = {
 _FIELDS: Final[dict[type[Payload], tuple[str, ...]]] = {
     kind: tuple(name for name in kind.__slots__ if name != "type")
     for kind in _PAYLOAD_TYPES.values()
+}
+# Fields a payload leaves out of its JSON when they are None (a tool call's later pieces).
+_OMITTED_WHEN_NONE: Final[dict[type[Payload], frozenset[str]]] = {
+    ToolCall: frozenset({"id", "name"}),
 }
 
 
@@ -113,7 +144,11 @@ class Event:
             seq = obj["seq"]
             # Only the payload's own fields: transports may add keys (WebSocket adds stream_id),
             # and a reader ignores fields that a later protocol version adds.
-            payload = kind(**{name: obj[name] for name in _FIELDS[kind]})
+            optional = _OMITTED_WHEN_NONE.get(kind, frozenset())
+            values: dict[str, Any] = {
+                name: obj.get(name) if name in optional else obj[name] for name in _FIELDS[kind]
+            }
+            payload = kind(**values)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a protocol v1 event: {obj!r:.200}") from exc
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
@@ -146,24 +181,45 @@ def tight(data: bytes) -> bytes:
 
 def _as_dict(seq: int, payload: Payload) -> dict[str, Any]:
     out: dict[str, Any] = {"type": payload.type, "seq": seq}
+    optional = _OMITTED_WHEN_NONE.get(type(payload))
     for name in _FIELDS[type(payload)]:
-        out[name] = getattr(payload, name)
+        value = getattr(payload, name)
+        if value is None and optional is not None and name in optional:
+            continue
+        out[name] = value
     return out
 
 
+@dataclass(slots=True)
+class WholeToolCall:
+    """A tool call with its pieces joined: what is stored and sent upstream again."""
+
+    id: str
+    name: str
+    arguments: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+
 class Answer:
-    """What a stream's payloads add up to: text, reasoning, usage and how it ended.
+    """What a stream's payloads add up to: text, reasoning, tool calls, usage and how it ended.
 
     The one fold shared by the generation that stores an answer, the non-streaming OpenAI reply
     and the Python client. Text pieces are joined only when read, and the join is kept, so reading
-    while streaming costs only what arrived since the last read.
+    while streaming costs only what arrived since the last read. A tool call's pieces join by
+    ``index``; a piece with an ``id`` starts a new call, so a later model turn that numbers its
+    calls from 0 again never merges into an earlier call.
     """
 
-    __slots__ = ("_reasoning", "_text", "final", "usage")
+    __slots__ = ("_open", "_reasoning", "_text", "final", "tool_calls", "tool_results", "usage")
 
     def __init__(self) -> None:
         self._text: list[str] = []
         self._reasoning: list[str] = []
+        self.tool_calls: list[WholeToolCall] = []
+        self.tool_results: list[ToolResult] = []
+        self._open: dict[int, WholeToolCall] = {}
         self.usage: Usage | None = None
         self.final: Done | Error | None = None
 
@@ -173,6 +229,10 @@ class Answer:
                 self._text.append(text)
             case Reasoning(text=text):
                 self._reasoning.append(text)
+            case ToolCall():
+                self._add_call_piece(payload)
+            case ToolResult():
+                self.tool_results.append(payload)
             case Usage():
                 self.usage = payload
             case Done() | Error():
@@ -185,6 +245,16 @@ class Answer:
     @property
     def reasoning(self) -> str:
         return _joined(self._reasoning)
+
+    def _add_call_piece(self, piece: ToolCall) -> None:
+        call = self._open.get(piece.index)
+        if call is None or piece.id is not None:
+            call = WholeToolCall(piece.id or "", piece.name or "")
+            self._open[piece.index] = call
+            self.tool_calls.append(call)
+        elif piece.name and not call.name:
+            call.name = piece.name
+        call.arguments += piece.arguments
 
     @property
     def usage_counts(self) -> tuple[int, int] | None:
