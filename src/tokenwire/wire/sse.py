@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, get_args
 
 from tokenwire.events import Event, EventType
 
@@ -31,14 +31,7 @@ __all__ = [
 KEEPALIVE: Final = b": keepalive\n\n"
 
 # Everything between the seq and the JSON is fixed per event type: build it once.
-_EVENT_TYPES: Final[tuple[EventType, ...]] = (
-    "start",
-    "delta",
-    "reasoning",
-    "usage",
-    "done",
-    "error",
-)
+_EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
 _MIDDLE: Final[dict[str, bytes]] = {
     t: b"\nevent: " + t.encode() + b"\ndata: " for t in _EVENT_TYPES
 }
