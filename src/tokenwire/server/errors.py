@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tokenwire.errors import TokenwireError
+
 logger = logging.getLogger("tokenwire.server")
 
 _HTTP_CODES = {
@@ -25,7 +27,7 @@ _HTTP_CODES = {
 }
 
 
-class ApiError(Exception):
+class ApiError(TokenwireError):
     def __init__(
         self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
     ) -> None:

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from tokenwire.config import ModelConfig, Settings, load_settings
+from tokenwire.errors import TokenwireError
 from tokenwire.hub.hub import Hub
 from tokenwire.providers.python import check_entry
 from tokenwire.server.app import create_app as create_starlette_app
@@ -65,7 +66,7 @@ def create_app(
     return TokenwireApp(loaded)
 
 
-class ForeignLoop(RuntimeError):
+class ForeignLoop(TokenwireError, RuntimeError):
     """The app was asked to serve on an event loop other than the running one it started on."""
 
 

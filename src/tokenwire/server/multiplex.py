@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from tokenwire.errors import TokenwireError
 from tokenwire.hub.hub import (
     ConversationBusy,
     ConversationNotFound,
@@ -54,7 +55,7 @@ _ERRORS: dict[type[Exception], tuple[str, str]] = {
 }
 
 
-class ReaderGone(Exception):
+class ReaderGone(TokenwireError):
     """The carrier closed or its reader stopped reading: nothing more can be sent."""
 
 

@@ -13,15 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from tokenwire.errors import TokenwireError
+
 Params = Sequence[Any]
 Row = tuple[Any, ...]
 
 
-class DatabaseUnavailable(RuntimeError):
+class DatabaseUnavailable(TokenwireError, RuntimeError):
     """The database cannot be reached or used right now."""
 
 
-class Conflict(RuntimeError):
+class Conflict(TokenwireError, RuntimeError):
     """A write broke a uniqueness rule: someone else wrote the same row first."""
 
 
