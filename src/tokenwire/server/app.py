@@ -23,6 +23,7 @@ from tokenwire.providers.base import ProviderError
 from tokenwire.providers.local import LocalProvider
 from tokenwire.providers.registry import build_provider
 from tokenwire.server import api, login, metrics_endpoint, openai_compat, web, websocket
+from tokenwire.server.auth import Authenticator
 from tokenwire.server.backends import open_log, open_store, wire_cancels
 from tokenwire.server.errors import (
     UNAVAILABLE,
@@ -31,7 +32,8 @@ from tokenwire.server.errors import (
     http_error_handler,
     unexpected_error_handler,
 )
-from tokenwire.server.guard import Authenticator, Guard, RateLimits
+from tokenwire.server.guard import Guard
+from tokenwire.server.rate_limits import RateLimits
 from tokenwire.server.state import AppState
 from tokenwire.store.database import DatabaseUnavailable
 from tokenwire.store.tokens import TokenStore

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tokenwire.server.auth import COOKIE_NAME
 from tokenwire.server.errors import ApiError
-from tokenwire.server.guard import COOKIE_NAME
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.validation import read_json_object
 
