@@ -15,11 +15,28 @@ from http.cookies import SimpleCookie
 
 from starlette.types import Scope
 
+from tokenwire.errors import TokenwireError
 from tokenwire.server.scope import header
 from tokenwire.store.tokens import TokenStore
 
 COOKIE_NAME = "tokenwire_token"
 USER_KEY = "tokenwire.user"  # where the guard puts the user a request acts for, in its scope
+
+
+class Unauthorized(TokenwireError):
+    """The request carries no API token that holds, while the server needs one."""
+
+
+class MissingToken(Unauthorized):
+    """The server needs an API token and the request carries none."""
+
+
+class InvalidToken(Unauthorized):
+    """The request's API token is unknown or revoked."""
+
+
+class ForbiddenOrigin(TokenwireError):
+    """A browser's WebSocket handshake from a page of another origin."""
 
 
 class Authenticator:

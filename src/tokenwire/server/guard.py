@@ -10,31 +10,33 @@ WebSocket handshake alike.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import orjson
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokenwire.config import Settings
-from tokenwire.server.auth import USER_KEY, Authenticator, bearer_token, cookie_token, same_origin
-from tokenwire.server.rate_limits import RateLimits
+from tokenwire.server.auth import (
+    USER_KEY,
+    Authenticator,
+    ForbiddenOrigin,
+    InvalidToken,
+    MissingToken,
+    Unauthorized,
+    bearer_token,
+    cookie_token,
+    same_origin,
+)
+from tokenwire.server.error_map import api_error, error_body, unavailable
+from tokenwire.server.errors import ApiError
+from tokenwire.server.rate_limits import RateLimited, RateLimits
 from tokenwire.server.scope import client_address, route_path
 from tokenwire.store.database import DatabaseUnavailable
-from tokenwire.wire import openai as oa
 
 logger = logging.getLogger("tokenwire.server")
 
 PROTECTED = ("/api/", "/v1/", "/metrics")
 OPEN = frozenset({"/api/login", "/api/logout"})
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    status: int
-    code: str
-    message: str
-    retry_after: int | None = None
 
 
 class Guard:
@@ -50,21 +52,22 @@ class Guard:
             await self.app(scope, receive, send)
             return
         try:
-            verdict = await self.check(scope)
+            user = await self.check(scope)
         except (DatabaseUnavailable, RedisError, ConnectionError, TimeoutError):
             # Tokens or rate limits cannot be checked: refuse clearly, never a 500.
             logger.error("cannot check the request's token or rate: a backing store is down")
-            verdict = Refusal(503, "unavailable", "the server's store is unreachable; try again "
-                              "soon", retry_after=2)  # fmt: skip
-        if isinstance(verdict, Refusal):
-            await deny(scope, receive, send, verdict.status, verdict.code, verdict.message,
-                       retry_after=verdict.retry_after)  # fmt: skip
+            await deny(scope, receive, send, unavailable())
             return
-        scope[USER_KEY] = verdict
+        except (Unauthorized, ForbiddenOrigin, RateLimited) as exc:
+            refusal = api_error(exc)
+            assert refusal is not None
+            await deny(scope, receive, send, refusal)
+            return
+        scope[USER_KEY] = user
         await self.app(scope, receive, send)
 
-    async def check(self, scope: Scope) -> str | Refusal:
-        """The user the request acts for, or why it is refused."""
+    async def check(self, scope: Scope) -> str:
+        """The user the request acts for; raises why it is refused."""
         state = scope["app"].state.tokenwire
         settings: Settings = state.settings
         auth: Authenticator = state.auth
@@ -73,11 +76,10 @@ class Guard:
 
         wait = await limits.retry_after(limits.per_ip, "ip", client_address(scope))
         if wait is not None:
-            message = f"too many requests from this address; retry in {wait} s"
-            return Refusal(429, "rate_limited", message, wait)
+            raise RateLimited(per_user=False, retry_after=wait)
         if not await auth.enabled():
             if websocket and not same_origin(scope, settings.cors_origins):
-                return Refusal(403, "forbidden_origin", "WebSocket from another origin")
+                raise ForbiddenOrigin()
             return ""
         token = bearer_token(scope)
         from_cookie = token is None
@@ -85,49 +87,33 @@ class Guard:
             token = cookie_token(scope)
         user = await auth.user_for(token) if token else None
         if user is None:
-            if not token:
-                return Refusal(401, "unauthorized",
-                               "this server needs an API token: send `Authorization: Bearer "
-                               "<token>`")  # fmt: skip
-            return Refusal(401, "unauthorized", "the API token is not valid (unknown or revoked)")
+            raise InvalidToken() if token else MissingToken()
         if from_cookie and websocket and not same_origin(scope, settings.cors_origins):
-            return Refusal(403, "forbidden_origin", "WebSocket from another origin")
+            raise ForbiddenOrigin()
         wait = await limits.retry_after(limits.per_user, "user", user)
         if wait is not None:
-            message = f"too many requests for this user; retry in {wait} s"
-            return Refusal(429, "rate_limited", message, wait)
+            raise RateLimited(per_user=True, retry_after=wait)
         return user
 
 
-async def deny(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    *,
-    retry_after: int | None = None,
-) -> None:
+async def deny(scope: Scope, receive: Receive, send: Send, error: ApiError) -> None:
     """Refuse a request with a JSON error, on HTTP and on a WebSocket handshake alike."""
-    if route_path(scope).startswith("/v1/"):
-        body = orjson.dumps(oa.error_body(code, message))
-    else:
-        body = orjson.dumps({"error": {"code": code, "message": message}})
+    body = orjson.dumps(error_body(scope, error.code, error.message))
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="tokenwire"'))
-    if retry_after is not None:
-        headers.append((b"retry-after", b"%d" % retry_after))
+    headers += [
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (error.headers or {}).items()
+    ]
     if scope["type"] == "http":
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return
     # WebSocket: answer the handshake with an HTTP error where the server can, else refuse it.
     if (await receive())["type"] != "websocket.connect":
         return
     if "websocket.http.response" in scope.get("extensions", {}):
-        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send(
+            {"type": "websocket.http.response.start", "status": error.status, "headers": headers}
+        )
         await send({"type": "websocket.http.response.body", "body": body})
     else:
-        await send({"type": "websocket.close", "code": 1008, "reason": code})
+        await send({"type": "websocket.close", "code": 1008, "reason": error.code})

@@ -16,8 +16,18 @@ from limits.storage import storage_from_string
 from redis.exceptions import RedisError
 
 from tokenwire.config import Settings
+from tokenwire.errors import TokenwireError
 
 logger = logging.getLogger("tokenwire.server")
+
+
+class RateLimited(TokenwireError):
+    """Over a rate limit, per user or per client address; ``retry_after`` says for how long."""
+
+    def __init__(self, *, per_user: bool, retry_after: int) -> None:
+        super().__init__(f"rate limited for {retry_after} s")
+        self.per_user = per_user
+        self.retry_after = retry_after
 
 
 class RateLimits:
