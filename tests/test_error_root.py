@@ -77,3 +77,17 @@ def test_the_client_root_is_the_package_root() -> None:
         issubclass(cls, TokenwireError)
         for cls in (client.ApiError, client.StreamError, client.ConnectionLost)
     )
+
+
+def test_the_root_docstring_shows_every_exception() -> None:
+    import tokenwire.errors
+
+    tree = tokenwire.errors.__doc__ or ""
+    missing = sorted(
+        cls.__qualname__
+        for cls in declared_exceptions()
+        if cls is not TokenwireError
+        and f"+ {cls.__qualname__} " not in tree
+        and f"- {cls.__qualname__} " not in tree
+    )
+    assert missing == []
