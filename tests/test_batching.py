@@ -17,8 +17,8 @@ from tokenwire.hub.log import StreamMeta
 from tokenwire.hub.memory import MemoryStreamLog
 from tokenwire.providers.base import GenerationParams, ProviderPayload
 from tokenwire.providers.batches import payload_batches
+from tokenwire.store.connect import database_from_url
 from tokenwire.store.conversations import ConversationStore
-from tokenwire.store.database import database_from_url
 
 
 class Batched:

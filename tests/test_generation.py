@@ -13,8 +13,8 @@ from tokenwire.hub.hub import Hub
 from tokenwire.hub.memory import MemoryStreamLog
 from tokenwire.providers.base import GenerationParams, ProviderPayload
 from tokenwire.providers.replay import ReplayProvider
+from tokenwire.store.connect import database_from_url
 from tokenwire.store.conversations import ConversationStore
-from tokenwire.store.database import database_from_url
 
 
 class SlowStore(ConversationStore):

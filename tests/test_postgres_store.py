@@ -8,8 +8,9 @@ import time
 import pytest
 
 from tests.services import PostgresServer
+from tokenwire.store.connect import database_from_url
 from tokenwire.store.conversations import ConversationStore
-from tokenwire.store.database import Conflict, DatabaseUnavailable, database_from_url
+from tokenwire.store.database import Conflict, DatabaseUnavailable
 from tokenwire.store.migrations import MIGRATIONS, migrate
 from tokenwire.store.postgres import PostgresDatabase, to_pyformat
 from tokenwire.store.producers import AdvisoryLockProducers

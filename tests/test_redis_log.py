@@ -18,8 +18,8 @@ from tokenwire.hub.log import LogFull, LogUnavailable, StreamMeta
 from tokenwire.hub.redis_log import INTERRUPTED, RedisStreamLog
 from tokenwire.providers.base import GenerationParams
 from tokenwire.providers.replay import ReplayProvider
+from tokenwire.store.connect import database_from_url
 from tokenwire.store.conversations import ConversationStore
-from tokenwire.store.database import database_from_url
 
 
 @pytest.fixture

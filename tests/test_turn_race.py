@@ -8,8 +8,8 @@ from tokenwire.hub.hub import ConversationBusy, Hub
 from tokenwire.hub.memory import MemoryStreamLog
 from tokenwire.providers.base import GenerationParams
 from tokenwire.providers.replay import ReplayProvider
+from tokenwire.store.connect import database_from_url
 from tokenwire.store.conversations import ConversationStore
-from tokenwire.store.database import database_from_url
 
 
 async def until_ended(hub: Hub, stream_id: str) -> None:

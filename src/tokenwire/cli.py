@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from tokenwire.config import ConfigError, Settings, load_settings
-from tokenwire.store.database import Database, DatabaseUnavailable, database_from_url
+from tokenwire.store.connect import database_from_url
+from tokenwire.store.database import Database, DatabaseUnavailable
 from tokenwire.store.migrations import migrate as apply_migrations
 from tokenwire.store.tokens import InvalidUser, TokenInfo, TokenStore
 

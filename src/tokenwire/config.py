@@ -12,11 +12,13 @@ from typing import Any, Literal
 
 import platformdirs
 
+from tokenwire.errors import TokenwireError
+
 ProviderKind = Literal["local", "openai", "replay", "python"]
 PROVIDER_KINDS: tuple[ProviderKind, ...] = ("local", "openai", "replay", "python")
 
 
-class ConfigError(ValueError):
+class ConfigError(TokenwireError, ValueError):
     """The configuration cannot be used; the message says which setting and why."""
 
 

@@ -3,6 +3,41 @@
 Catch ``TokenwireError`` to catch them all, the way ``httpx.HTTPError`` roots httpx's. Each
 module keeps its own exceptions beside the code that raises them; they all derive from this one,
 and ``server/error_map.py`` is the one place that turns them into API responses.
+
+The hierarchy (a second base in brackets, kept where code catches that):
+
+* TokenwireError
+  + ConfigError [ValueError] ............ config.py: a setting cannot be used
+  + DatabaseUnavailable [RuntimeError] .. store/database.py: the database cannot be reached
+  + Conflict [RuntimeError] ............. store/database.py: a write broke a uniqueness rule
+  + InvalidUser [ValueError] ............ store/tokens.py: not a valid user name
+  + ProviderError ....................... providers/base.py: a generation failed (``code``)
+  + UnsupportedOutput [TypeError] ....... providers/output.py: model code yielded a non-answer
+  + NDJSONError [ValueError] ............ wire/ndjson.py: a line that is not JSON
+  + StreamNotFound [LookupError] ........ hub/log.py: no such stream, or it expired
+  + StreamEnded [ValueError] ............ hub/log.py: nothing may follow the terminal event
+  + LogFull [RuntimeError] .............. hub/log.py: as many live streams as the log holds
+  + LogUnavailable [RuntimeError] ....... hub/log.py: Redis cannot be reached
+  + ModelNotFound [LookupError] ......... hub/hub.py: no model of that id
+  + ConversationNotFound [LookupError] .. hub/hub.py: no such conversation (for this owner)
+  + ConversationBusy [RuntimeError] ..... hub/hub.py: an answer still streams in it
+  + TooManyStreams [RuntimeError] ....... hub/hub.py: a concurrency limit (``per_user``)
+  + ShuttingDown [RuntimeError] ......... hub/hub.py: draining, nothing new starts
+  + ApiError ............................ server/errors.py: already a status, code and message
+  + Unauthorized ........................ server/auth.py: no API token that holds
+    - MissingToken ...................... server/auth.py: none was sent
+    - InvalidToken ...................... server/auth.py: unknown or revoked
+  + ForbiddenOrigin ..................... server/auth.py: a WebSocket from another site's page
+  + RateLimited ......................... server/rate_limits.py: over a rate (``retry_after``)
+  + ForeignLoop [RuntimeError] .......... server/mountable.py: called from another event loop
+  + ReaderGone .......................... server/multiplex.py: a carrier stopped reading
+  + ApiError ............................ client/_errors.py: the server answered an error
+  + StreamError ......................... client/_errors.py: the stream broke the protocol
+  + ConnectionLost ...................... client/_errors.py: no answer, retries ran out
+  + ChatFailed .......................... terminal/session.py: a question could not be asked
+  + EmbeddedServerError [RuntimeError] .. desktop/embedded.py: the window's server did not start
+
+``tokenwire.client.TokenwireError`` is this class, re-exported.
 """
 
 from __future__ import annotations

@@ -6,6 +6,13 @@
                 ...
 
 ``Client`` is the same with ``with`` and ``for``.
+
+- ``_async``: ``AsyncClient`` and the ``AsyncChatStream`` it opens.
+- ``_sync``: ``Client`` and the ``ChatStream`` it opens, the blocking twins.
+- ``_state``: a stream's state, kept the same way by both clients, with no I/O.
+- ``_http``: the requests both clients make, built the same way.
+- ``_backoff``: when to try a dropped stream again.
+- ``_errors``: the client's exceptions, under ``TokenwireError``.
 """
 
 from tokenwire.client._async import AsyncChatStream, AsyncClient

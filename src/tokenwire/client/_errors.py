@@ -1,4 +1,5 @@
-"""The client's exceptions, one root:
+"""The client's exceptions, rooted in :class:`tokenwire.errors.TokenwireError` (re-exported here,
+so ``tokenwire.client.TokenwireError`` is the root of every tokenwire exception):
 
     TokenwireError
     ├── ApiError        the server answered with an error status (``status``, ``code``, ``message``)
@@ -16,9 +17,9 @@ from typing import Any
 
 import orjson
 
+from tokenwire.errors import TokenwireError
 
-class TokenwireError(Exception):
-    """The root of every error the client raises."""
+__all__ = ["ApiError", "ConnectionLost", "StreamError", "TokenwireError"]
 
 
 class ApiError(TokenwireError):

@@ -16,12 +16,13 @@ import uvicorn
 
 from tokenwire.config import Settings
 from tokenwire.desktop.tickets import Tickets
+from tokenwire.errors import TokenwireError
 from tokenwire.server.app import create_app
 from tokenwire.server.runner import DrainingServer
 from tokenwire.server.state import AppState
 
 
-class EmbeddedServerError(RuntimeError):
+class EmbeddedServerError(TokenwireError, RuntimeError):
     """The embedded server did not start; the message says why."""
 
 

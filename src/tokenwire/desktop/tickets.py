@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tokenwire.server.guard import bearer_token, cookie_token
+from tokenwire.server.auth import bearer_token, cookie_token
 from tokenwire.server.state import AppState, app_state, owner_of
 
 MAX_TICKETS = 256

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Literal
 
+from tokenwire.errors import TokenwireError
 from tokenwire.hub.attempts import Candidate, RetryPolicy
 from tokenwire.hub.generation import Generation, StopReason, StreamHandle
 from tokenwire.hub.log import (
@@ -34,19 +35,19 @@ from tokenwire.store.database import Conflict
 logger = logging.getLogger("tokenwire.hub")
 
 
-class ModelNotFound(LookupError):
+class ModelNotFound(TokenwireError, LookupError):
     pass
 
 
-class ConversationNotFound(LookupError):
+class ConversationNotFound(TokenwireError, LookupError):
     pass
 
 
-class ConversationBusy(RuntimeError):
+class ConversationBusy(TokenwireError, RuntimeError):
     """An answer is still streaming in this conversation."""
 
 
-class TooManyStreams(RuntimeError):
+class TooManyStreams(TokenwireError, RuntimeError):
     """A concurrency limit is reached; ``per_user`` says which one."""
 
     def __init__(self, per_user: bool) -> None:
@@ -54,7 +55,7 @@ class TooManyStreams(RuntimeError):
         self.per_user = per_user
 
 
-class ShuttingDown(RuntimeError):
+class ShuttingDown(TokenwireError, RuntimeError):
     """The server is draining: it finishes what runs and starts nothing new."""
 
 

@@ -11,23 +11,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from tokenwire.errors import TokenwireError
 from tokenwire.events import Event
 
 
-class StreamNotFound(LookupError):
+class StreamNotFound(TokenwireError, LookupError):
     """No such stream: never created, or expired after its retention time."""
 
 
-class LogFull(RuntimeError):
+class LogFull(TokenwireError, RuntimeError):
     """The log holds as many live streams as it may; a new one must wait."""
 
 
-class StreamEnded(ValueError):
+class StreamEnded(TokenwireError, ValueError):
     """The stream already has its terminal event; nothing may follow it. With a shared log, another
     process may have ended it: the producer's lease ran out while it could not reach Redis."""
 
 
-class LogUnavailable(RuntimeError):
+class LogUnavailable(TokenwireError, RuntimeError):
     """The log's service (Redis) cannot be reached right now; a later call may succeed."""
 
 

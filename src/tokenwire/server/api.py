@@ -1,4 +1,8 @@
-"""The chat API under ``/api``: start, read, resume and cancel streams; stored conversations."""
+"""The chat API under ``/api``: start, read, resume and cancel streams; stored conversations.
+
+What the hub or the store raises (no such model, a busy conversation, too many streams...) is
+answered by :mod:`tokenwire.server.error_map`; the routes here only check the request itself.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tokenwire.hub.hub import (
-    ConversationBusy,
-    ConversationNotFound,
-    ModelNotFound,
-    ShuttingDown,
-    TooManyStreams,
-)
-from tokenwire.hub.log import LogFull, StreamNotFound
+from tokenwire.hub.hub import ConversationNotFound
 from tokenwire.server.compression import wants_gzip
-from tokenwire.server.errors import ApiError, shutting_down, too_many_streams
+from tokenwire.server.errors import ApiError
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.streaming import STREAM_HEADERS, negotiate, stream_response
 from tokenwire.server.validation import (
@@ -34,16 +31,6 @@ def root_path(request: Request) -> str:
     return str(request.scope.get("root_path", ""))
 
 
-def model_not_found(model: str | None) -> ApiError:
-    return ApiError(404, "model_not_found", f"no model named {model!r}; see GET /api/models")
-
-
-def stream_not_found(stream_id: str) -> ApiError:
-    return ApiError(
-        404, "stream_not_found", f"no stream {stream_id!r}: it never existed or has expired"
-    )
-
-
 async def chat(request: Request) -> Response:
     state = app_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
@@ -51,28 +38,10 @@ async def chat(request: Request) -> Response:
     conversation_id = optional_str(body, "conversation_id")
     model = optional_str(body, "model")
     params = generation_params(body.get("params"))
-    try:
-        handle = await state.hub.start_chat(
-            owner=owner_of(request), message=message, conversation_id=conversation_id,
-            model=model, params=params,
-        )  # fmt: skip
-    except ModelNotFound:
-        raise model_not_found(model) from None
-    except ConversationNotFound:
-        raise ApiError(
-            404, "conversation_not_found", f"no conversation {conversation_id!r}"
-        ) from None
-    except ConversationBusy:
-        raise ApiError(
-            409, "conversation_busy",
-            "an answer is still streaming in this conversation; wait for it or cancel it",
-        ) from None  # fmt: skip
-    except LogFull:
-        raise ApiError(503, "overloaded", "too many streams are live; try again soon") from None
-    except TooManyStreams as exc:
-        raise too_many_streams(exc.per_user) from None
-    except ShuttingDown:
-        raise shutting_down() from None
+    handle = await state.hub.start_chat(
+        owner=owner_of(request), message=message, conversation_id=conversation_id,
+        model=model, params=params,
+    )  # fmt: skip
     return stream_response(
         state.hub, handle.stream_id, 0, negotiate(request),
         keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
@@ -90,16 +59,13 @@ async def read_stream(request: Request) -> Response:
     state = app_state(request)
     stream_id = request.path_params["stream_id"]
     after = resume_point(request.headers.get("last-event-id"), request.query_params.get("after"))
-    try:
-        await state.hub.meta(stream_id, owner_of(request))
-        if (await state.hub.read(stream_id, after, timeout=0)).ended_without_events:
-            # Nothing can follow: 204 is what tells an EventSource to stop reconnecting.
-            return Response(status_code=204, headers=STREAM_HEADERS)
-        if not await state.hub.resume_point_known(stream_id, after):
-            raise ApiError(400, "invalid_last_event_id",
-                           f"event {after} of this stream has not been written yet")  # fmt: skip
-    except StreamNotFound:
-        raise stream_not_found(stream_id) from None
+    await state.hub.meta(stream_id, owner_of(request))
+    if (await state.hub.read(stream_id, after, timeout=0)).ended_without_events:
+        # Nothing can follow: 204 is what tells an EventSource to stop reconnecting.
+        return Response(status_code=204, headers=STREAM_HEADERS)
+    if not await state.hub.resume_point_known(stream_id, after):
+        raise ApiError(400, "invalid_last_event_id",
+                       f"event {after} of this stream has not been written yet")  # fmt: skip
     return stream_response(
         state.hub, stream_id, after, negotiate(request),
         keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
@@ -111,10 +77,7 @@ async def read_stream(request: Request) -> Response:
 async def cancel_stream(request: Request) -> Response:
     state = app_state(request)
     stream_id = request.path_params["stream_id"]
-    try:
-        outcome = await state.hub.cancel(stream_id, owner_of(request))
-    except StreamNotFound:
-        raise stream_not_found(stream_id) from None
+    outcome = await state.hub.cancel(stream_id, owner_of(request))
     return JSONResponse({"stream_id": stream_id, "status": outcome})
 
 
@@ -139,7 +102,7 @@ async def get_conversation(request: Request) -> Response:
     conversation_id = request.path_params["conversation_id"]
     found = await app_state(request).hub.store.get(owner_of(request), conversation_id)
     if found is None:
-        raise ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
+        raise ConversationNotFound(conversation_id)
     return JSONResponse(found.to_json())
 
 
@@ -148,7 +111,7 @@ async def delete_conversation(request: Request) -> Response:
     conversation_id = request.path_params["conversation_id"]
     owner = owner_of(request)
     if await state.hub.store.get(owner, conversation_id) is None:
-        raise ApiError(404, "conversation_not_found", f"no conversation {conversation_id!r}")
+        raise ConversationNotFound(conversation_id)
     await state.hub.cancel_conversation(conversation_id)
     await state.hub.store.delete(owner, conversation_id)
     return Response(status_code=204)

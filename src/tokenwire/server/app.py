@@ -11,48 +11,29 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
 
 from tokenwire.config import Settings, load_settings
 from tokenwire.hub.attempts import RetryPolicy
 from tokenwire.hub.hub import Hub
-from tokenwire.hub.log import LogUnavailable
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import ProviderError
 from tokenwire.providers.local import LocalProvider
 from tokenwire.providers.registry import build_provider
 from tokenwire.server import api, login, metrics_endpoint, openai_compat, web, websocket
+from tokenwire.server.auth import Authenticator
 from tokenwire.server.backends import open_log, open_store, wire_cancels
-from tokenwire.server.errors import (
-    UNAVAILABLE,
-    ApiError,
-    api_error_handler,
-    http_error_handler,
-    unexpected_error_handler,
+from tokenwire.server.error_map import (
+    HANDLED,
+    handle_error,
+    handle_http_exception,
+    handle_unexpected,
 )
-from tokenwire.server.guard import Authenticator, Guard, RateLimits
+from tokenwire.server.guard import Guard
+from tokenwire.server.rate_limits import RateLimits
 from tokenwire.server.state import AppState
-from tokenwire.store.database import DatabaseUnavailable
 from tokenwire.store.tokens import TokenStore
 
 logger = logging.getLogger("tokenwire.server")
-
-
-async def _error(request: Request, exc: Exception) -> Response:
-    # The path below the mount point, when tokenwire is mounted inside another app.
-    path, root = request.scope["path"], request.scope.get("root_path", "")
-    if path.removeprefix(root).startswith("/v1/"):
-        return await openai_compat.openai_error_handler(request, exc)
-    return await api_error_handler(request, exc)
-
-
-async def _unavailable(request: Request, exc: Exception) -> Response:
-    """Redis or the database is down: say so (once in the log per request), and when to retry."""
-    logger.error("%s %s: %s", request.method, request.url.path, exc)
-    response = await _error(request, UNAVAILABLE)
-    response.headers["Retry-After"] = "2"
-    return response
 
 
 async def _open(settings: Settings) -> AppState:
@@ -135,11 +116,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=middleware,
         exception_handlers={
-            ApiError: _error,
-            HTTPException: http_error_handler,
-            LogUnavailable: _unavailable,
-            DatabaseUnavailable: _unavailable,
-            Exception: unexpected_error_handler,
+            **dict.fromkeys(HANDLED, handle_error),
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
         },
         lifespan=lifespan,
     )

@@ -13,8 +13,8 @@ from tokenwire.hub.hub import Hub
 from tokenwire.hub.log import LogUnavailable, StreamLog, StreamMeta
 from tokenwire.hub.memory import MemoryStreamLog
 from tokenwire.hub.redis_log import RedisStreamLog
+from tokenwire.store.connect import database_from_url
 from tokenwire.store.conversations import ConversationStore
-from tokenwire.store.database import database_from_url
 
 logger = logging.getLogger("tokenwire.server")
 

@@ -1,31 +1,18 @@
-"""Errors the API answers with: JSON ``{"error": {"code", "message"}}`` and a fitting status.
+"""``ApiError``: an error already in the API's terms, a status, a code and a message.
 
-Bad input is a 4xx and never a 500; a 500 means a bug of ours, and its body says nothing about it
-beyond that (the details go to the log).
+Routes raise it for what the caller got wrong in the request itself (a missing field, a bad
+value); everything else they let the hub or the store raise, and :mod:`tokenwire.server.error_map`
+turns it into the same terms, in one table.
 """
 
 from __future__ import annotations
 
-import logging
-
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-
-logger = logging.getLogger("tokenwire.server")
-
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "body_too_large",
-    415: "unsupported_media_type",
-}
+from tokenwire.errors import TokenwireError
 
 
-class ApiError(Exception):
+class ApiError(TokenwireError):
+    """An error answered as it is: ``status``, ``code``, ``message`` and extra ``headers``."""
+
     def __init__(
         self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
     ) -> None:
@@ -34,47 +21,3 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers
-
-
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
-
-
-async def api_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.headers)
-
-
-def too_many_streams(per_user: bool) -> ApiError:
-    which = "you have" if per_user else "the server has"
-    return ApiError(429, "too_many_streams",
-                    f"{which} too many answers streaming; wait for one to finish",
-                    headers={"Retry-After": "1"})  # fmt: skip
-
-
-def shutting_down() -> ApiError:
-    return ApiError(503, "shutting_down", "the server is shutting down; try again in a moment",
-                    headers={"Retry-After": "2"})  # fmt: skip
-
-
-async def http_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    response = error_response(exc.status_code, code, str(exc.detail))
-    if exc.headers:
-        response.headers.update(exc.headers)
-    return response
-
-
-UNAVAILABLE = ApiError(
-    503, "unavailable", "a service tokenwire needs is unreachable; try again soon"
-)
-
-
-async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
-    logger.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "an unexpected error occurred; see the server log")

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tokenwire.server.auth import COOKIE_NAME, InvalidToken
 from tokenwire.server.errors import ApiError
-from tokenwire.server.guard import COOKIE_NAME
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.validation import read_json_object
 
@@ -27,7 +27,7 @@ async def login(request: Request) -> Response:
         raise ApiError(400, "invalid_request", "`token` is required and must be a string")
     user = await state.auth.user_for(token.strip())
     if user is None:
-        raise ApiError(401, "unauthorized", "the API token is not valid (unknown or revoked)")
+        raise InvalidToken()
     response = JSONResponse({"user": user, "auth": True})
     response.set_cookie(
         COOKIE_NAME, token.strip(), max_age=COOKIE_MAX_AGE, path="/", httponly=True,

@@ -24,13 +24,15 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import State
-from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from tokenwire.config import ModelConfig, Settings, load_settings
+from tokenwire.errors import TokenwireError
 from tokenwire.hub.hub import Hub
 from tokenwire.providers.python import check_entry
 from tokenwire.server.app import create_app as create_starlette_app
+from tokenwire.server.error_map import error_response
+from tokenwire.server.errors import ApiError
 
 __all__ = ["ForeignLoop", "TokenwireApp", "create_app"]
 
@@ -65,7 +67,7 @@ def create_app(
     return TokenwireApp(loaded)
 
 
-class ForeignLoop(RuntimeError):
+class ForeignLoop(TokenwireError, RuntimeError):
     """The app was asked to serve on an event loop other than the running one it started on."""
 
 
@@ -188,7 +190,7 @@ async def _unavailable(scope: Scope, send: Send) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1011})
         return
-    body = {"error": {"code": "unavailable", "message": "tokenwire failed to start; see the log"}}
-    response = JSONResponse(body, status_code=503)
+    failed = ApiError(503, "unavailable", "tokenwire failed to start; see the log")
+    response = error_response(scope, failed)
     await send({"type": "http.response.start", "status": 503, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})

@@ -4,7 +4,7 @@ Client frames: ``{"type": "chat", ...}`` (the body of ``POST /api/chat``, plus a
 echoed on the stream's ``start`` frame), ``{"type": "resume", "stream_id", "after"}`` and
 ``{"type": "cancel", "stream_id"}``. Server frames are the protocol events with ``stream_id`` added,
 and ``{"type": "rejected", "ref", "error": {"code", "message"}}`` for a client frame that could not
-be acted on.
+be acted on, its code and message those the HTTP routes answer (:mod:`tokenwire.server.error_map`).
 
 The carrier is a :class:`FrameSink`: the WebSocket endpoint writes frames to its socket, the desktop
 window hands them to its page over QWebChannel. Ending a session stops reading, never generating.
@@ -19,14 +19,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from tokenwire.hub.hub import (
-    ConversationBusy,
-    ConversationNotFound,
-    ModelNotFound,
-    ShuttingDown,
-    TooManyStreams,
-)
-from tokenwire.hub.log import LogFull, LogUnavailable, StreamNotFound
+from tokenwire.errors import TokenwireError
+from tokenwire.hub.log import LogUnavailable, StreamNotFound
+from tokenwire.server.error_map import api_error
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import AppState
 from tokenwire.server.streaming import read_stream
@@ -36,25 +31,13 @@ from tokenwire.server.validation import (
     parse_json_object,
     required_message,
 )
-from tokenwire.store.database import DatabaseUnavailable
 
 logger = logging.getLogger("tokenwire.server")
 
-_UNAVAILABLE = "a service tokenwire needs is unreachable; try again soon"
-_ERRORS: dict[type[Exception], tuple[str, str]] = {
-    ModelNotFound: ("model_not_found", "no such model; see GET /api/models"),
-    ConversationNotFound: ("conversation_not_found", "no such conversation"),
-    ConversationBusy: ("conversation_busy", "an answer is still streaming in this conversation"),
-    LogFull: ("overloaded", "too many streams are live; try again soon"),
-    StreamNotFound: ("stream_not_found", "no such stream: it never existed or has expired"),
-    TooManyStreams: ("too_many_streams", "too many answers streaming; wait for one to finish"),
-    ShuttingDown: ("shutting_down", "the server is shutting down; try again in a moment"),
-    LogUnavailable: ("unavailable", _UNAVAILABLE),
-    DatabaseUnavailable: ("unavailable", _UNAVAILABLE),
-}
+_FRAME_FAILED = ApiError(500, "internal_error", "the frame failed; see the server log")
 
 
-class ReaderGone(Exception):
+class ReaderGone(TokenwireError):
     """The carrier closed or its reader stopped reading: nothing more can be sent."""
 
 
@@ -76,6 +59,14 @@ class FrameSession:
     async def reject(self, ref: Any, code: str, message: str) -> None:
         await self.sink.send(orjson.dumps({"type": "rejected", "ref": ref, "error": {
             "code": code, "message": message}}))  # fmt: skip
+
+    async def reject_error(self, ref: Any, exc: TokenwireError) -> None:
+        """Reject with what the HTTP routes would answer for ``exc``."""
+        error = api_error(exc)
+        if error is None:
+            logger.error("a stream frame failed", exc_info=exc)
+            error = _FRAME_FAILED
+        await self.reject(ref, error.code, error.message)
 
     async def handle(self, raw: str | bytes, owner: str | None = None) -> None:
         """Act on one client frame, for ``owner`` (the session's by default); one that cannot be
@@ -103,15 +94,13 @@ class FrameSession:
                 await self.state.hub.cancel(_stream_id(frame), owner)
             else:
                 raise ApiError(400, "invalid_request", "`type` must be chat, resume or cancel")
-        except ApiError as exc:
-            await self.reject(ref, exc.code, exc.message)
-        except tuple(_ERRORS) as exc:
-            await self.reject(ref, *_ERRORS[type(exc)])
         except ReaderGone:
             raise
+        except TokenwireError as exc:
+            await self.reject_error(ref, exc)
         except Exception:
             logger.exception("a stream frame failed")
-            await self.reject(ref, "internal_error", "the frame failed; see the server log")
+            await self.reject(ref, _FRAME_FAILED.code, _FRAME_FAILED.message)
 
     def check_room(self, stream_id: str | None) -> None:
         limit = self.state.settings.ws_max_streams
@@ -154,7 +143,7 @@ class FrameSession:
                     )
         except (StreamNotFound, LogUnavailable) as exc:  # unavailable: resume later
             with contextlib.suppress(ReaderGone):
-                await self.reject(ref, *_ERRORS[type(exc)])
+                await self.reject_error(ref, exc)
         except ReaderGone:
             pass
 

@@ -2,7 +2,8 @@
 
 Stateless, as OpenAI's is: the caller sends the whole history and keeps it; nothing is stored.
 The generation still runs through the hub, but it has exactly one reader, so when that reader goes
-away (the connection closes) the generation and its upstream request are stopped.
+away (the connection closes) the generation and its upstream request are stopped. Errors take
+OpenAI's shape here (:mod:`tokenwire.server.error_map` answers them, as for every route).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from starlette.routing import Route
 
 from tokenwire.events import Answer, Done, Error
 from tokenwire.hub.generation import StreamHandle
-from tokenwire.hub.hub import Hub, ModelNotFound, ShuttingDown, TooManyStreams
-from tokenwire.hub.log import LogFull, LogUnavailable
-from tokenwire.server.errors import ApiError, shutting_down, too_many_streams
+from tokenwire.hub.hub import Hub
+from tokenwire.hub.log import LogUnavailable
+from tokenwire.server.error_map import error_response
+from tokenwire.server.errors import ApiError
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.streaming import (
     STREAM_HEADERS,
@@ -40,18 +42,6 @@ _TIMEOUT_CODES = frozenset(
 )
 
 logger = logging.getLogger("tokenwire.server")
-
-
-def _openai_error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(oa.error_body(code, message), status_code=status)
-
-
-async def openai_error_handler(request: Request, exc: Exception) -> Response:
-    """The /v1 routes answer errors in OpenAI's shape (which also has ``code`` and ``message``)."""
-    assert isinstance(exc, ApiError)
-    response = _openai_error(exc.status, exc.code, exc.message)
-    response.headers.update(exc.headers or {})
-    return response
 
 
 def _content(value: Any, index: int) -> str:
@@ -100,18 +90,9 @@ async def chat_completions(request: Request) -> Response:
     params = generation_params(raw_params, field="body")
     options = body.get("stream_options") or {}
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
-    try:
-        handle = await state.hub.start_completion(
-            owner=owner_of(request), model=model, messages=messages, params=params
-        )
-    except ModelNotFound:
-        raise ApiError(404, "model_not_found", f"the model {model!r} does not exist") from None
-    except LogFull:
-        raise ApiError(503, "overloaded", "too many streams are live; try again soon") from None
-    except TooManyStreams as exc:
-        raise too_many_streams(exc.per_user) from None
-    except ShuttingDown:
-        raise shutting_down() from None
+    handle = await state.hub.start_completion(
+        owner=owner_of(request), model=model, messages=messages, params=params
+    )
     completion_id = "chatcmpl-" + handle.stream_id.removeprefix("str_")
     if stream:
         return _streamed(request, state.hub, handle, completion_id, include_usage)
@@ -157,7 +138,7 @@ async def _whole(request: Request, hub: Hub, handle: StreamHandle, completion_id
     final = answer.final
     if isinstance(final, Error):
         status = 504 if final.code in _TIMEOUT_CODES else 502
-        return _openai_error(status, final.code, final.message)
+        return error_response(request.scope, ApiError(status, final.code, final.message))
     reason = final.finish_reason if isinstance(final, Done) else "stop"
     body = oa.completion(
         completion_id, handle.model, created, answer.text, answer.reasoning, reason,

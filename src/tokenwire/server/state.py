@@ -9,7 +9,8 @@ from starlette.requests import HTTPConnection
 from tokenwire.config import Settings
 from tokenwire.hub.hub import Hub
 from tokenwire.metrics import Metrics
-from tokenwire.server.guard import USER_KEY, Authenticator, RateLimits
+from tokenwire.server.auth import USER_KEY, Authenticator
+from tokenwire.server.rate_limits import RateLimits
 
 
 @dataclass(slots=True)

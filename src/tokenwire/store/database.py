@@ -3,6 +3,9 @@
 SQL is written once with ``?`` placeholders; an adapter for a driver that wants another style
 translates them. ``transaction`` runs several statements atomically in one round trip to the
 database thread.
+
+The backends (:mod:`~tokenwire.store.sqlite`, :mod:`~tokenwire.store.postgres`) import this module
+and nothing above it; :mod:`tokenwire.store.connect` opens one of them by URL.
 """
 
 from __future__ import annotations
@@ -10,15 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from tokenwire.errors import TokenwireError
+
 Params = Sequence[Any]
 Row = tuple[Any, ...]
 
 
-class DatabaseUnavailable(RuntimeError):
+class DatabaseUnavailable(TokenwireError, RuntimeError):
     """The database cannot be reached or used right now."""
 
 
-class Conflict(RuntimeError):
+class Conflict(TokenwireError, RuntimeError):
     """A write broke a uniqueness rule: someone else wrote the same row first."""
 
 
@@ -36,21 +41,3 @@ class Database(Protocol):
         """Run statements in one transaction; returns each one's changed-row count."""
 
     async def close(self) -> None: ...
-
-
-def database_from_url(url: str) -> Database:
-    """Open the database a ``TOKENWIRE_DATABASE_URL`` names: ``sqlite:///path`` (or a bare path),
-    or ``postgresql://user:password@host/dbname``."""
-    from tokenwire.store.sqlite import SQLiteDatabase
-
-    if url.startswith("sqlite://"):
-        path = url.removeprefix("sqlite://")
-        path = path.removeprefix("/") if path.startswith("//") else path
-        return SQLiteDatabase(path or ":memory:")
-    if url.startswith(("postgresql://", "postgres://")):
-        from tokenwire.store.postgres import PostgresDatabase
-
-        return PostgresDatabase(url)
-    if "://" in url:
-        raise DatabaseUnavailable(f"unsupported database URL scheme: {url.split('://')[0]}")
-    return SQLiteDatabase(url)

@@ -13,13 +13,14 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from tokenwire.errors import TokenwireError
 from tokenwire.store.database import Database
 
 TOKEN_PREFIX = "tw_"
 USER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
 
-class InvalidUser(ValueError):
+class InvalidUser(TokenwireError, ValueError):
     pass
 
 

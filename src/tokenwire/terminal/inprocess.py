@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
-
-Message = dict[str, Any]
-ASGIApp = Any  # any ASGI 3 callable: (scope, receive, send)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 @contextlib.asynccontextmanager
@@ -24,8 +21,8 @@ async def running_app(app: ASGIApp) -> AsyncIterator[None]:
     """Run the app's lifespan around the block: startup before it, shutdown after it."""
     to_app: asyncio.Queue[Message] = asyncio.Queue()
     from_app: asyncio.Queue[Message] = asyncio.Queue()
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
-    task = asyncio.create_task(app(scope, to_app.get, from_app.put))
+    scope: Scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    task = asyncio.create_task(_call(app, scope, to_app.get, from_app.put))
     await to_app.put({"type": "lifespan.startup"})
     await _lifespan_reply(task, from_app, "startup")
     try:
@@ -34,6 +31,11 @@ async def running_app(app: ASGIApp) -> AsyncIterator[None]:
         await to_app.put({"type": "lifespan.shutdown"})
         await _lifespan_reply(task, from_app, "shutdown")
         await task
+
+
+async def _call(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The app's call as a coroutine, for a task (an ASGI app need only return an awaitable)."""
+    await app(scope, receive, send)
 
 
 async def _lifespan_reply(
@@ -59,7 +61,7 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
-        scope = {
+        scope: Scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
@@ -75,7 +77,7 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
             "state": {},
         }
         exchange = _Exchange(body)
-        task = asyncio.create_task(self._app(scope, exchange.receive, exchange.send))
+        task = asyncio.create_task(_call(self._app, scope, exchange.receive, exchange.send))
         task.add_done_callback(exchange.app_ended)
         status, headers = await exchange.started
         return httpx.Response(status, headers=headers, stream=_Body(exchange, task))

@@ -27,7 +27,7 @@ Status = Literal["complete", "length", "cancelled", "error", "abandoned"]
 _FINISHED: dict[str, Status] = {"stop": "complete", "length": "length", "cancelled": "cancelled"}
 
 
-class ChatFailed(Exception):
+class ChatFailed(TokenwireError):
     """The question could not be asked or its answer not read; the message says why."""
 
 
