@@ -2,8 +2,8 @@
 
 For apps that run their own model code in their own web framework (Flask, Django, a plain ASGI
 app) and want to speak tokenwire's protocol to its clients without running the server. What the
-model yields is read as ``tokenwire.model_output`` says (text, or payloads); the stream starts with
-``start``, numbers every event, and ends with exactly one terminal event whatever happens: an
+model yields is read as ``tokenwire.providers.output`` says (text, or payloads); the stream starts
+with ``start``, numbers every event, and ends with exactly one terminal event whatever happens: an
 exception in the model code becomes an ``error`` event (the traceback goes to the log). Closing the
 returned generator (a WSGI server does when the client leaves) closes the model's generator too.
 
@@ -19,8 +19,8 @@ from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable
 from typing import Final, Literal
 
 from tokenwire.events import Done, Error, Event, Payload, Start
-from tokenwire.model_output import as_payload
 from tokenwire.providers.base import ProviderError
+from tokenwire.providers.output import as_payload
 from tokenwire.wire import ndjson, sse
 
 __all__ = [
