@@ -77,6 +77,7 @@ import orjson
 from tokenwire.events import Delta, Done, Reasoning, Usage, tight
 from tokenwire.providers.base import GenerationParams, ProviderError, ProviderPayload
 from tokenwire.providers.http_transport import BODY_EXTENSION, StreamingTransport
+from tokenwire.wire.formats import MEDIA_TYPES
 from tokenwire.wire.sse import SSEDecoder
 
 __all__ = ["OpenAIProvider"]
@@ -159,7 +160,7 @@ class OpenAIProvider:
             connect=self._connect_timeout, read=None, write=None, pool=self._connect_timeout
         )
         merged: dict[str, str] = {
-            "accept": "text/event-stream",
+            "accept": MEDIA_TYPES["sse"],
             # A compressed stream is buffered by whoever compresses it: ask for none.
             "accept-encoding": "identity",
             "content-type": "application/json",

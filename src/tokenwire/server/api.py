@@ -17,7 +17,7 @@ from tokenwire.hub.log import LogFull, StreamNotFound
 from tokenwire.server.compression import wants_gzip
 from tokenwire.server.errors import ApiError, shutting_down, too_many_streams
 from tokenwire.server.state import app_state, owner_of
-from tokenwire.server.streaming import STREAM_HEADERS, negotiate, stream_response
+from tokenwire.server.streaming import negotiate, stream_response
 from tokenwire.server.validation import (
     generation_params,
     optional_str,
@@ -25,6 +25,7 @@ from tokenwire.server.validation import (
     required_message,
     resume_point,
 )
+from tokenwire.wire.formats import HEADERS as STREAM_HEADERS
 
 MAX_PAGE = 200
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable
-from typing import Final, Literal
 
 from tokenwire.events import Done, Error, Event, Payload, Start
 from tokenwire.providers.base import ProviderError
 from tokenwire.providers.output import as_payload
 from tokenwire.wire import ndjson, sse
+from tokenwire.wire.formats import HEADERS, MEDIA_TYPES, StreamFormat, negotiate
 
 __all__ = [
     "HEADERS",
@@ -35,20 +35,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("tokenwire.wire")
-
-StreamFormat = Literal["sse", "ndjson"]
-MEDIA_TYPES: Final[dict[StreamFormat, str]] = {
-    "sse": "text/event-stream",
-    "ndjson": "application/x-ndjson",
-}
-# Send these with the response: no caching, and no buffering by nginx-like proxies.
-HEADERS: Final = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-_NDJSON_TYPES: Final = ("application/x-ndjson", "application/jsonl", "application/ndjson")
-
-
-def negotiate(accept: str | None) -> StreamFormat:
-    """The format an ``Accept`` header asks for: NDJSON when it names it, else SSE."""
-    return "ndjson" if accept and any(t in accept for t in _NDJSON_TYPES) else "sse"
 
 
 class _Numbering:
