@@ -3,21 +3,16 @@
 Works with OpenAI, DeepSeek, Qwen (DashScope compatible mode), Ollama, vLLM and the llama.cpp
 server: ``POST {base_url}/chat/completions`` with ``"stream": true``, the answer read as SSE.
 
-How a stream is read, and the decisions behind it:
+How a stream is read: ``tokenwire.wire.openai.ChunkDecoder`` turns the body into payloads
+(``delta.content`` as ``Delta``, ``reasoning_content`` as ``Reasoning``, the last ``usage`` once
+before ``Done``, ``Done`` at ``[DONE]`` with the finish reason seen) and lists its rules; this
+module does the I/O around it:
 
-- ``choices[0].delta.content`` becomes ``Delta``; ``delta.reasoning_content`` (DeepSeek, Qwen) or
-  ``delta.reasoning`` (newer Ollama and vLLM; ``reasoning_content`` wins when both are sent)
-  becomes ``Reasoning``. Empty strings and ``null`` are skipped.
-- ``usage`` may come in the finish chunk, in a chunk of its own after it, or (some servers) on
-  every chunk as a running total. The last one seen is yielded once, as ``Usage``, just before
-  ``Done``.
-- ``finish_reason`` is remembered; ``Done`` is yielded when ``data: [DONE]`` arrives, with
-  ``"length"`` for ``"length"`` and ``"stop"`` for anything else (``stop``, ``tool_calls``,
-  ``content_filter``...). ``[DONE]`` without a finish reason is a normal ``Done("stop")``.
 - A body that ends without ``[DONE]`` is ``upstream_incomplete``, *unless* a finish reason was
   already seen: then the answer is complete by the upstream's own word, and several servers
   (some Ollama versions among them) omit ``[DONE]``, so it ends as ``Done``. For the same reason
   a stall, a reset or a truncated body *after* a finish reason also ends as ``Done``.
+- What was decoded before a failure in the same read is yielded before the error is raised.
 - A server that ignores ``"stream": true`` and answers one ``application/json`` completion is
   accepted too: its message is yielded as one ``Reasoning``/``Delta``, then ``Usage`` and ``Done``.
 
@@ -51,18 +46,17 @@ from typing import Any, Final, cast
 import httpx
 import orjson
 
-from tokenwire.events import Delta, Done, Reasoning, Usage, tight
-from tokenwire.providers.base import GenerationParams, ProviderError, ProviderPayload
+from tokenwire.events import tight
+from tokenwire.providers.base import GenerationParams, ProviderPayload
 from tokenwire.providers.http_transport import BODY_EXTENSION, StreamingTransport
 from tokenwire.providers.upstream_errors import UpstreamErrors
 from tokenwire.providers.watchdog import Watchdog
 from tokenwire.wire.formats import MEDIA_TYPES
+from tokenwire.wire.openai import AnswerError, ChunkDecoder, decode_completion
 from tokenwire.wire.sse import SSEDecoder
 
 __all__ = ["OpenAIProvider"]
 
-_DONE_STOP: Final = Done("stop")
-_DONE_LENGTH: Final = Done("length")
 _SENSITIVE_HEADERS: Final = frozenset(
     {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key", "cookie"}
 )
@@ -256,113 +250,53 @@ class OpenAIProvider:
             if status < 200 or status > 299:
                 raise await errors.http_error(response)
             if response.headers.get("content-type", "").startswith("application/json"):
-                yield [payload async for payload in self._json_answer(response, deadline)]
+                yield await self._json_answer(response, deadline)
                 return
 
-            # The per-chunk path: keep it lean. asyncio.timeout around each read would cost about
-            # 5 us per read (a timer scheduled and cancelled every time); the watchdog keeps one
-            # timer per stream and moves a float per read instead.
-            feed = SSEDecoder().feed
+            # The per-chunk path: keep it lean. The watchdog keeps one timer per stream and
+            # moves a float per read; the decoder makes one pass over what each read brought.
+            decoder = ChunkDecoder(SSEDecoder())
+            decode = decoder.feed
             chunks = _body_chunks(response)
             next_chunk = chunks.__anext__
             current_task = asyncio.current_task
-            loads = orjson.loads
             idle = self._idle_timeout
             watchdog = Watchdog(loop, deadline)
-            started = False  # text or a finish reason seen: the idle deadline applies
-            finish: str | None = None
-            usage: Usage | None = None
             while True:
-                if started:
+                if decoder.started:  # the first text came: the idle deadline applies
                     watchdog.when = loop.time() + idle
                 watchdog.arm(current_task())
                 try:
                     chunk = await next_chunk()
                 except (asyncio.CancelledError, StopAsyncIteration, httpx.HTTPError) as exc:
                     watchdog.armed = False
+                    # After a finish reason, a stall, a reset or a cut body is the end of a
+                    # complete answer (several servers omit [DONE]).
                     if watchdog.expired():
-                        if finish is not None:
+                        if decoder.finish_reason is not None:
                             break
-                        if started:
+                        if decoder.started:
                             raise errors.idle_timeout() from None
                         raise errors.first_token_timeout() from None
                     if isinstance(exc, StopAsyncIteration):
                         break
                     if isinstance(exc, httpx.HTTPError):
-                        if finish is not None:
+                        if decoder.finish_reason is not None:
                             break
                         raise errors.transport_error(exc) from exc
                     raise  # cancelled by the consumer
                 watchdog.armed = False
 
-                out: list[ProviderPayload] = []
-                ended = False  # [DONE] seen
                 try:
-                    for sse in feed(chunk):
-                        data = sse.data
-                        if sse.event != "message":
-                            if sse.event == "error":
-                                raise errors.reported(_loads_or_text(data))
-                            continue  # pings and other named events are not chunks
-                        if data == "[DONE]":
-                            if usage is not None:
-                                out.append(usage)
-                            out.append(_DONE_LENGTH if finish == "length" else _DONE_STOP)
-                            ended = True
-                            break
-                        try:
-                            obj = loads(data)
-                        except orjson.JSONDecodeError:
-                            raise errors.malformed("a data line is not JSON", data) from None
-                        if type(obj) is not dict:
-                            raise errors.malformed("a chunk is not a JSON object", data)
-                        error = obj.get("error")
-                        if error is not None:
-                            raise errors.reported(error)
-                        choices = obj.get("choices")
-                        raw_usage = obj.get("usage")
-                        if choices:
-                            try:
-                                choice = choices[0]
-                                delta = choice.get("delta")
-                                if delta:
-                                    reasoning = delta.get("reasoning_content") or delta.get(
-                                        "reasoning"
-                                    )
-                                    text = delta.get("content")
-                                else:
-                                    reasoning = text = None
-                                reason = choice.get("finish_reason")
-                            except (AttributeError, IndexError, KeyError, TypeError):
-                                raise errors.malformed(
-                                    "a chunk has no valid choice", data
-                                ) from None
-                            if reasoning:
-                                if type(reasoning) is not str:
-                                    raise errors.malformed("reasoning is not a string", data)
-                                started = True
-                                out.append(Reasoning(reasoning))
-                            if text:
-                                if type(text) is not str:
-                                    raise errors.malformed("content is not a string", data)
-                                started = True
-                                out.append(Delta(text))
-                            if reason:
-                                finish = reason if type(reason) is str else "stop"
-                                started = True
-                        elif choices is None and raw_usage is None:
-                            if obj.get("object") == "error":  # vLLM's bare error object
-                                raise errors.reported(obj)
-                            raise errors.malformed("a chunk has neither choices nor usage", data)
-                        if raw_usage is not None:
-                            usage = self._usage(raw_usage, data)
-                except ProviderError:
-                    if out:  # what came before the failure was received: it is part of the answer
-                        yield out
-                    raise
-                if out:
-                    yield out
-                if ended:
+                    payloads = decode(chunk)
+                except AnswerError as exc:
+                    error = errors.answer_error(exc)
+                    if exc.payloads:  # received before the failure: part of the answer
+                        yield exc.payloads
+                    raise error from None
+                if payloads:
+                    yield payloads
+                if decoder.ended:
                     # Read to the end (normally the next bytes, often already here) so the
                     # connection goes back to the pool instead of being closed.
                     watchdog.close()
@@ -372,12 +306,11 @@ class OpenAIProvider:
                                 pass
                     return
 
-            if finish is None:
-                raise errors.incomplete()
-            yield [
-                *([] if usage is None else [usage]),
-                _DONE_LENGTH if finish == "length" else _DONE_STOP,
-            ]
+            try:
+                last = decoder.end()
+            except AnswerError as exc:
+                raise errors.answer_error(exc) from None
+            yield last
         finally:
             if watchdog is not None:
                 watchdog.close()
@@ -392,7 +325,7 @@ class OpenAIProvider:
 
     async def _json_answer(
         self, response: httpx.Response, deadline: float
-    ) -> AsyncGenerator[ProviderPayload, None]:
+    ) -> list[ProviderPayload]:
         """The upstream ignored ``stream`` and answered one chat.completion object."""
         try:
             async with asyncio.timeout_at(deadline):
@@ -402,42 +335,9 @@ class OpenAIProvider:
         except httpx.HTTPError as exc:
             raise self._errors.transport_error(exc) from exc
         try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise self._errors.malformed(
-                "the answer is not JSON", body.decode("utf-8", "replace")
-            ) from None
-        if type(obj) is not dict:
-            raise self._errors.malformed("the answer is not a JSON object", str(obj))
-        if obj.get("error") is not None:
-            raise self._errors.reported(obj["error"])
-        try:
-            choice = obj["choices"][0]
-            message = choice["message"]
-            reasoning = message.get("reasoning_content") or message.get("reasoning")
-            text = message.get("content")
-            reason = choice.get("finish_reason")
-        except (AttributeError, IndexError, KeyError, TypeError):
-            raise self._errors.malformed(
-                "the answer is not a chat completion", body.decode("utf-8", "replace")
-            ) from None
-        if reasoning:
-            yield Reasoning(str(reasoning))
-        if text:
-            yield Delta(str(text))
-        if obj.get("usage") is not None:
-            yield self._usage(obj["usage"], "")
-        yield _DONE_LENGTH if reason == "length" else _DONE_STOP
-
-    def _usage(self, raw: Any, data: str) -> Usage:
-        try:
-            prompt = raw.get("prompt_tokens") or 0
-            completion = raw.get("completion_tokens") or 0
-        except AttributeError:
-            raise self._errors.malformed("usage is not an object", data) from None
-        if type(prompt) is not int or type(completion) is not int:
-            raise self._errors.malformed("token counts are not integers", data)
-        return Usage(prompt, completion)
+            return decode_completion(body)
+        except AnswerError as exc:
+            raise self._errors.answer_error(exc) from None
 
 
 def _body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
@@ -453,10 +353,3 @@ def _display_url(url: httpx.URL) -> str:
     """The URL without userinfo, query or fragment, which may carry credentials."""
     netloc = url.netloc.decode("ascii", "replace")
     return f"{url.scheme}://{netloc}{url.path}".rstrip("/")
-
-
-def _loads_or_text(data: str) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return data

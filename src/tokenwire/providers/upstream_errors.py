@@ -43,6 +43,7 @@ import httpx
 import orjson
 
 from tokenwire.providers.base import ProviderError
+from tokenwire.wire.openai import AnswerError, IncompleteAnswer, MalformedAnswer, ReportedError
 
 __all__ = ["UpstreamErrors"]
 
@@ -118,6 +119,16 @@ class UpstreamErrors:
         return self.error(
             "upstream_idle_timeout", f"no data from the upstream for {self._idle_timeout:g} s", True
         )
+
+    def answer_error(self, exc: AnswerError) -> ProviderError:
+        """The error for what the upstream sent, as the chunk decoder found it."""
+        if isinstance(exc, MalformedAnswer):
+            return self.malformed(exc.what, exc.data)
+        if isinstance(exc, ReportedError):
+            return self.reported(exc.error)
+        if isinstance(exc, IncompleteAnswer):
+            return self.incomplete()
+        raise TypeError(f"no ProviderError for {type(exc).__name__}") from exc
 
     def malformed(self, what: str, data: str) -> ProviderError:
         """What the upstream sent is not what the API sends: ``what`` says how, ``data`` is it."""
