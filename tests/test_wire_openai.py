@@ -1,5 +1,6 @@
 """OpenAI-compatible chunks, completions and errors, checked against the official SDK's models and
-its own streaming parser (over an in-memory transport)."""
+its own streaming parser (over an in-memory transport); and the decoder of what an upstream streams
+back, one test per rule, fed in pieces split on purpose."""
 
 from __future__ import annotations
 
@@ -10,7 +11,19 @@ import orjson
 import pytest
 
 from tokenwire.events import Delta, Done, Error, Event, Payload, Reasoning, Start, Usage
-from tokenwire.wire.openai import DONE, ChunkEncoder, completion, error_body
+from tokenwire.wire.openai import (
+    DONE,
+    AnswerError,
+    ChunkDecoder,
+    ChunkEncoder,
+    ChunkPayload,
+    IncompleteAnswer,
+    MalformedAnswer,
+    ReportedError,
+    completion,
+    decode_completion,
+    error_body,
+)
 from tokenwire.wire.sse import KEEPALIVE, SSEDecoder
 
 # A fullwidth comma, CJK, a 4-byte emoji and a ZWJ sequence: every UTF-8 length.
@@ -337,3 +350,298 @@ def test_official_sdk_raises_a_typed_error_from_error_body() -> None:
     ):
         client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
     assert (info.value.code, info.value.type) == ("model_not_found", "invalid_request_error")
+
+
+# --- decoding an upstream's stream: ChunkDecoder ---------------------------------------------
+
+
+def sse_chunk(
+    delta: dict[str, Any] | None = None, finish_reason: Any = None, **extra: Any
+) -> bytes:
+    """One ``data:`` block of a chat.completion.chunk with one choice, as upstreams send it."""
+    body: dict[str, Any] = {"id": CID, "object": "chat.completion.chunk", "created": CREATED}
+    body["choices"] = [{"index": 0, "delta": delta or {}, "finish_reason": finish_reason}]
+    body.update(extra)
+    return data(orjson.dumps(body))
+
+
+def data(line: bytes | str) -> bytes:
+    return b"data: " + (line.encode() if isinstance(line, str) else line) + b"\n\n"
+
+
+ROLE = sse_chunk({"role": "assistant", "content": ""})
+END = b"data: [DONE]\n\n"
+
+
+def decode(body: bytes) -> list[ChunkPayload]:
+    """What the decoder gives for ``body``, which must be the same whole, byte by byte and cut in
+    two at every offset: the network may split anything anywhere."""
+    whole = ChunkDecoder().feed(body)
+    one = ChunkDecoder()
+    assert [p for i in range(len(body)) for p in one.feed(body[i : i + 1])] == whole
+    for cut in range(1, len(body)):
+        two = ChunkDecoder()
+        assert two.feed(body[:cut]) + two.feed(body[cut:]) == whole, cut
+    return whole
+
+
+def decode_error(body: bytes) -> AnswerError:
+    with pytest.raises(AnswerError) as info:
+        ChunkDecoder().feed(body)
+    return info.value
+
+
+def test_content_becomes_delta_and_a_role_only_chunk_gives_nothing() -> None:
+    body = ROLE + sse_chunk({"content": "Hel"}) + sse_chunk({"content": "lo"})
+    assert decode(body) == [Delta("Hel"), Delta("lo")]
+
+
+def test_reasoning_content_becomes_reasoning_kept_apart_from_the_answer() -> None:
+    body = sse_chunk({"reasoning_content": "hmm"}) + sse_chunk({"content": "yes"})
+    assert decode(body) == [Reasoning("hmm"), Delta("yes")]
+
+
+def test_reasoning_under_its_newer_name_is_not_dropped() -> None:
+    assert decode(sse_chunk({"reasoning": "hmm"})) == [Reasoning("hmm")]
+
+
+def test_reasoning_content_wins_when_both_names_are_sent() -> None:
+    body = sse_chunk({"reasoning_content": "first", "reasoning": "second"})
+    assert decode(body) == [Reasoning("first")]
+
+
+def test_reasoning_and_content_in_one_delta_keep_their_order() -> None:
+    body = sse_chunk({"reasoning_content": "think", "content": "say"})
+    assert decode(body) == [Reasoning("think"), Delta("say")]
+
+
+def test_empty_and_null_text_are_skipped_not_sent_as_empty_events() -> None:
+    body = (
+        sse_chunk({"content": ""})
+        + sse_chunk({"content": None, "reasoning_content": None})
+        + sse_chunk({"reasoning": ""})
+        + sse_chunk(None)
+    )
+    assert decode(body) == []
+
+
+def test_a_character_split_between_reads_is_not_garbled() -> None:
+    body = sse_chunk({"content": TEXT})
+    cut = body.index("🌍".encode()) + 2  # inside the 4-byte emoji
+    decoder = ChunkDecoder()
+    assert decoder.feed(body[:cut]) == []
+    assert decoder.feed(body[cut:]) == [Delta(TEXT)]
+
+
+def test_a_crlf_split_between_reads_is_one_line_end() -> None:
+    body = b'data: {"choices":[{"delta":{"content":"a"}}]}\r\n\r\ndata: [DONE]\r\n\r\n'
+    cut = body.index(b"\n")  # the first read ends with a CR, the next starts with its LF
+    decoder = ChunkDecoder()
+    assert decoder.feed(body[:cut]) + decoder.feed(body[cut:]) == [Delta("a"), Done("stop")]
+
+
+def test_usage_in_a_chunk_of_its_own_after_the_finish_comes_just_before_done() -> None:
+    usage = data(b'{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}')
+    body = sse_chunk({"content": "a"}) + sse_chunk(finish_reason="stop") + usage + END
+    assert decode(body) == [Delta("a"), Usage(3, 2), Done("stop")]
+
+
+def test_usage_in_the_finish_chunk_comes_just_before_done() -> None:
+    finish = sse_chunk(finish_reason="stop", usage={"prompt_tokens": 3, "completion_tokens": 2})
+    assert decode(sse_chunk({"content": "a"}) + finish + END) == [
+        Delta("a"),
+        Usage(3, 2),
+        Done("stop"),
+    ]
+
+
+def test_a_running_usage_total_on_every_chunk_is_given_once_the_last() -> None:
+    body = (
+        sse_chunk({"content": "a"}, usage={"prompt_tokens": 3, "completion_tokens": 1})
+        + sse_chunk({"content": "b"}, usage={"prompt_tokens": 3, "completion_tokens": 2})
+        + END
+    )
+    assert decode(body) == [Delta("a"), Delta("b"), Usage(3, 2), Done("stop")]
+
+
+def test_missing_token_counts_are_zero() -> None:
+    body = data(b'{"choices":[],"usage":{"prompt_tokens":null}}') + END
+    assert decode(body) == [Usage(0, 0), Done("stop")]
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours"),
+    [("stop", "stop"), ("length", "length"), ("tool_calls", "stop"), ("content_filter", "stop")],
+)
+def test_finish_reason_length_is_length_and_anything_else_is_stop(theirs: str, ours: str) -> None:
+    assert decode(sse_chunk(finish_reason=theirs) + END) == [Done(ours)]  # type: ignore[arg-type]
+
+
+def test_a_finish_reason_that_is_not_a_string_is_stop() -> None:
+    decoder = ChunkDecoder()
+    decoder.feed(sse_chunk(finish_reason={"type": "stop"}))
+    assert decoder.finish_reason == "stop"
+    assert decoder.feed(END) == [Done("stop")]
+
+
+def test_done_without_a_finish_reason_is_a_normal_stop() -> None:
+    assert decode(sse_chunk({"content": "a"}) + END) == [Delta("a"), Done("stop")]
+
+
+def test_nothing_after_done_is_read() -> None:
+    decoder = ChunkDecoder()
+    after = sse_chunk({"content": "late"}) + data("not json")
+    assert decoder.feed(sse_chunk({"content": "a"}) + END + after) == [Delta("a"), Done("stop")]
+    assert decoder.ended
+    assert decoder.feed(after) == []
+    assert decoder.end() == []
+
+
+def test_role_only_chunks_comments_and_usage_do_not_count_as_the_first_token() -> None:
+    decoder = ChunkDecoder()
+    decoder.feed(ROLE + b": keep-alive\n\n" + data(b'{"choices":[],"usage":{}}'))
+    assert not decoder.started
+    decoder.feed(sse_chunk({"content": "a"}))
+    assert decoder.started
+
+
+@pytest.mark.parametrize(
+    "first", [sse_chunk({"reasoning_content": "r"}), sse_chunk(finish_reason="stop")]
+)
+def test_reasoning_or_a_finish_reason_alone_starts_the_answer(first: bytes) -> None:
+    decoder = ChunkDecoder()
+    decoder.feed(first)
+    assert decoder.started
+
+
+def test_a_missing_done_after_a_finish_reason_is_not_an_error() -> None:
+    decoder = ChunkDecoder()
+    usage = {"prompt_tokens": 4, "completion_tokens": 2}
+    decoder.feed(sse_chunk({"content": "a"}) + sse_chunk(finish_reason="length", usage=usage))
+    assert decoder.end() == [Usage(4, 2), Done("length")]
+    assert decoder.ended
+
+
+def test_a_body_that_ends_without_done_or_a_finish_reason_is_incomplete() -> None:
+    decoder = ChunkDecoder()
+    assert decoder.feed(sse_chunk({"content": "a"})) == [Delta("a")]
+    with pytest.raises(IncompleteAnswer):
+        decoder.end()
+
+
+def test_a_chunk_with_an_error_member_is_reported_not_malformed() -> None:
+    error = {"message": "overloaded", "type": "server_error"}
+    exc = decode_error(sse_chunk({"content": "a"}) + data(orjson.dumps({"error": error})))
+    assert isinstance(exc, ReportedError)
+    assert exc.error == error
+
+
+def test_vllms_bare_error_object_is_reported_not_malformed() -> None:
+    bare = {"object": "error", "message": "engine died", "type": "InternalServerError", "code": 500}
+    exc = decode_error(data(orjson.dumps(bare)))
+    assert isinstance(exc, ReportedError)
+    assert exc.error == bare
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"), [(b'{"message":"busy"}', {"message": "busy"}), (b"busy", "busy")]
+)
+def test_an_error_event_is_reported_with_its_json_or_its_text(payload: bytes, error: Any) -> None:
+    exc = decode_error(b"event: error\n" + data(payload))
+    assert isinstance(exc, ReportedError)
+    assert exc.error == error
+
+
+def test_pings_and_other_named_events_are_skipped() -> None:
+    body = b"event: ping\ndata: {}\n\n" + sse_chunk({"content": "a"})
+    assert decode(body) == [Delta("a")]
+
+
+@pytest.mark.parametrize(
+    ("line", "what"),
+    [
+        (b"{not json", "a data line is not JSON"),
+        (b"[1, 2]", "a chunk is not a JSON object"),
+        (b'{"id": "x"}', "a chunk has neither choices nor usage"),
+        (b'{"choices": "abc"}', "a chunk has no valid choice"),
+        (b'{"choices": {"a": 1}}', "a chunk has no valid choice"),
+        (b'{"choices": [5]}', "a chunk has no valid choice"),
+        (b'{"choices": [{"delta": "text"}]}', "a chunk has no valid choice"),
+        (b'{"choices": [{"delta": {"content": 5}}]}', "content is not a string"),
+        (b'{"choices": [{"delta": {"reasoning_content": ["r"]}}]}', "reasoning is not a string"),
+        (b'{"choices": [], "usage": 7}', "usage is not an object"),
+        (b'{"choices": [], "usage": {"prompt_tokens": "3"}}', "token counts are not integers"),
+    ],
+)
+def test_what_is_not_a_chunk_is_malformed_with_the_line(line: bytes, what: str) -> None:
+    exc = decode_error(data(line))
+    assert isinstance(exc, MalformedAnswer)
+    assert (exc.what, exc.data) == (what, line.decode())
+
+
+def test_text_decoded_before_an_error_in_the_same_read_is_not_lost() -> None:
+    decoder = ChunkDecoder()
+    with pytest.raises(MalformedAnswer) as info:
+        decoder.feed(sse_chunk({"content": "a"}) + sse_chunk({"content": "b"}) + data("oops"))
+    assert info.value.payloads == [Delta("a"), Delta("b")]
+
+
+def test_our_own_encoders_chunks_decode_back_to_the_events() -> None:
+    body = encode_all(full_stream(), include_usage=True)
+    assert decode(body) == [
+        Reasoning("let me think\n"),
+        Delta(TEXT),
+        Delta(" line\u2028two\r\n"),
+        Usage(11, 22),
+        Done("stop"),
+    ]
+
+
+def test_the_sse_parser_can_be_given() -> None:
+    from tokenwire.wire.sse import ServerSentEvent
+
+    fed: list[bytes] = []
+
+    class Recording(SSEDecoder):
+        __slots__ = ()
+
+        def feed(self, data: bytes) -> list[ServerSentEvent]:
+            fed.append(data)
+            return super().feed(data)
+
+    assert ChunkDecoder(Recording()).feed(END) == [Done("stop")]
+    assert fed == [END]
+
+
+# --- decoding a whole completion: decode_completion ------------------------------------------
+
+
+def test_a_completion_decodes_to_reasoning_delta_usage_and_done() -> None:
+    body = orjson.dumps(completion(CID, MODEL, CREATED, TEXT, "why", "length", (5, 7)))
+    assert decode_completion(body) == [Reasoning("why"), Delta(TEXT), Usage(5, 7), Done("length")]
+
+
+def test_an_empty_completion_is_done_alone() -> None:
+    body = orjson.dumps(completion(CID, MODEL, CREATED, "", "", "stop", None))
+    assert decode_completion(body) == [Done("stop")]
+
+
+def test_an_error_answer_is_reported() -> None:
+    with pytest.raises(ReportedError) as info:
+        decode_completion(orjson.dumps(error_body("busy", "try later", "server_error")))
+    assert info.value.error["message"] == "try later"
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (b"<html>", "the answer is not JSON"),
+        (b"[1]", "the answer is not a JSON object"),
+        (b'{"choices": []}', "the answer is not a chat completion"),
+        (b'{"choices": [{"text": "legacy"}]}', "the answer is not a chat completion"),
+    ],
+)
+def test_what_is_not_a_completion_is_malformed(body: bytes, what: str) -> None:
+    with pytest.raises(MalformedAnswer) as info:
+        decode_completion(body)
+    assert info.value.what == what

@@ -1,4 +1,5 @@
-"""tokenwire.wire.stream: model output in, one complete protocol stream out, however it ends."""
+"""tokenwire.standalone (and its old import, tokenwire.wire.stream): model output in, one complete
+protocol stream out, however it ends."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ import pytest
 from tests.helpers import assert_complete_stream, text_of
 from tokenwire import Delta, Done, Error, ProviderError, Reasoning, Usage
 from tokenwire.events import Event
-from tokenwire.wire.ndjson import NDJSONDecoder
-from tokenwire.wire.sse import SSEDecoder
-from tokenwire.wire.stream import (
+from tokenwire.standalone import (
     aencode_stream,
     aprotocol_events,
     encode_stream,
     negotiate,
     protocol_events,
 )
+from tokenwire.wire.ndjson import NDJSONDecoder
+from tokenwire.wire.sse import SSEDecoder
 
 
 class Source:
@@ -155,3 +156,11 @@ def test_ndjson_bytes_are_one_event_per_line() -> None:
 )
 def test_negotiate(accept: str | None, fmt: str) -> None:
     assert negotiate(accept) == fmt
+
+
+def test_the_old_import_still_gives_the_same_objects() -> None:
+    import tokenwire.standalone as standalone
+    import tokenwire.wire.stream as old
+
+    assert old.__all__ == standalone.__all__
+    assert all(getattr(old, name) is getattr(standalone, name) for name in old.__all__)

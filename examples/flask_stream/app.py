@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from tokenwire import Reasoning, Usage
-from tokenwire.wire.stream import HEADERS, MEDIA_TYPES, encode_stream, negotiate
+from tokenwire.standalone import HEADERS, MEDIA_TYPES, encode_stream, negotiate
 
 Model = Callable[[list[dict[str, str]]], Iterator[object]]
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tokenwire.errors import TokenwireError
 from tokenwire.events import Delta, Done, Reasoning, Usage
 
 ProviderPayload = Delta | Reasoning | Usage | Done
@@ -30,7 +31,7 @@ class GenerationParams:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class ProviderError(Exception):
+class ProviderError(TokenwireError):
     """A generation failed; ``code`` is stable, ``message`` safe to show (never a secret).
 
     ``retry_after`` is the wait in seconds the upstream asked for (``Retry-After``), if any.

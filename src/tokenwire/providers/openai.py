@@ -3,21 +3,16 @@
 Works with OpenAI, DeepSeek, Qwen (DashScope compatible mode), Ollama, vLLM and the llama.cpp
 server: ``POST {base_url}/chat/completions`` with ``"stream": true``, the answer read as SSE.
 
-How a stream is read, and the decisions behind it:
+How a stream is read: ``tokenwire.wire.openai.ChunkDecoder`` turns the body into payloads
+(``delta.content`` as ``Delta``, ``reasoning_content`` as ``Reasoning``, the last ``usage`` once
+before ``Done``, ``Done`` at ``[DONE]`` with the finish reason seen) and lists its rules; this
+module does the I/O around it:
 
-- ``choices[0].delta.content`` becomes ``Delta``; ``delta.reasoning_content`` (DeepSeek, Qwen) or
-  ``delta.reasoning`` (newer Ollama and vLLM; ``reasoning_content`` wins when both are sent)
-  becomes ``Reasoning``. Empty strings and ``null`` are skipped.
-- ``usage`` may come in the finish chunk, in a chunk of its own after it, or (some servers) on
-  every chunk as a running total. The last one seen is yielded once, as ``Usage``, just before
-  ``Done``.
-- ``finish_reason`` is remembered; ``Done`` is yielded when ``data: [DONE]`` arrives, with
-  ``"length"`` for ``"length"`` and ``"stop"`` for anything else (``stop``, ``tool_calls``,
-  ``content_filter``...). ``[DONE]`` without a finish reason is a normal ``Done("stop")``.
 - A body that ends without ``[DONE]`` is ``upstream_incomplete``, *unless* a finish reason was
   already seen: then the answer is complete by the upstream's own word, and several servers
   (some Ollama versions among them) omit ``[DONE]``, so it ends as ``Done``. For the same reason
   a stall, a reset or a truncated body *after* a finish reason also ends as ``Done``.
+- What was decoded before a failure in the same read is yielded before the error is raised.
 - A server that ignores ``"stream": true`` and answers one ``application/json`` completion is
   accepted too: its message is yielded as one ``Reasoning``/``Delta``, then ``Usage`` and ``Done``.
 
@@ -29,27 +24,8 @@ Deadlines are kept here, around each read, not by httpx's read timeout (which is
 - ``idle_timeout`` then bounds every gap between two reads of the body.
 - ``connect_timeout`` is httpx's connect timeout (TCP and TLS) and its pool timeout.
 
-Every failure is raised as exactly one ``ProviderError``; its ``code`` is one of:
-
-=================================  =========  ==============================================
-code                               retryable  when
-=================================  =========  ==============================================
-``upstream_http_error``            see note   a non-2xx answer; the message has the status and
-                                              the upstream's error message (300 chars at most)
-``upstream_unreachable``           yes        connection refused, DNS failure, proxy error
-``upstream_connect_timeout``       yes        TCP/TLS connect (or a pooled connection) too slow
-``upstream_first_token_timeout``   yes        no text within ``first_token_timeout``
-``upstream_idle_timeout``          yes        a gap over ``idle_timeout`` after the first text
-``upstream_reset``                 yes        connection reset or broken framing mid-stream
-``upstream_malformed``             no         a data line that is not a JSON chunk
-``upstream_error``                 see note   the upstream sent ``{"error": ...}`` mid-stream
-``upstream_incomplete``            yes        the body ended with no ``[DONE]``, no finish reason
-``invalid_request``                no         the request body cannot be encoded as JSON
-=================================  =========  ==============================================
-
-``upstream_http_error`` is retryable for 408, 409, 429 and 5xx only. ``upstream_error`` is
-retryable when its ``type``/``code`` says server error, overload, rate limit or timeout (or is a
-numeric status that would be retryable).
+Every failure is raised as exactly one ``ProviderError``; ``tokenwire.providers.upstream_errors``
+lists its codes and when each is raised.
 
 ``params.extra`` is merged into the request body last; ``model``, ``messages`` and ``stream`` in
 it are ignored, and a key set to ``None`` removes that key (``{"stream_options": None}`` for a
@@ -64,38 +40,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import logging
-import math
-import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, Final, cast
 
 import httpx
 import orjson
 
-from tokenwire.events import Delta, Done, Reasoning, Usage, tight
-from tokenwire.providers.base import GenerationParams, ProviderError, ProviderPayload
+from tokenwire.events import tight
+from tokenwire.providers.base import GenerationParams, ProviderPayload
 from tokenwire.providers.http_transport import BODY_EXTENSION, StreamingTransport
+from tokenwire.providers.upstream_errors import UpstreamErrors
+from tokenwire.providers.watchdog import Watchdog
+from tokenwire.wire.formats import MEDIA_TYPES
+from tokenwire.wire.openai import AnswerError, ChunkDecoder, decode_completion
 from tokenwire.wire.sse import SSEDecoder
 
 __all__ = ["OpenAIProvider"]
 
-logger = logging.getLogger(__name__)
-
-_DONE_STOP: Final = Done("stop")
-_DONE_LENGTH: Final = Done("length")
-_RETRYABLE_STATUS: Final = frozenset({408, 409, 429})
-_RETRYABLE_WORDS: Final = ("server_error", "overloaded", "rate_limit", "timeout", "unavailable")
 _SENSITIVE_HEADERS: Final = frozenset(
     {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key", "cookie"}
 )
 _RESERVED_BODY_KEYS: Final = frozenset({"model", "messages", "stream"})
-_MESSAGE_LIMIT: Final = 300  # characters of an upstream error message kept
-_ERROR_BODY_LIMIT: Final = 64 * 1024  # bytes of a non-2xx body read
-_ERROR_BODY_TIMEOUT: Final = 5.0  # seconds at most to read a non-2xx body
 _DRAIN_TIMEOUT: Final = 1.0  # seconds to read to the end after [DONE], to keep the connection
-_REDACTED: Final = "[redacted]"
 
 
 class OpenAIProvider:
@@ -109,11 +75,11 @@ class OpenAIProvider:
         "_client",
         "_connect_timeout",
         "_display_url",
+        "_errors",
         "_first_token_timeout",
         "_headers",
         "_idle_timeout",
         "_owns_client",
-        "_secrets",
         "_timeout",
         "_url",
         "base_url",
@@ -159,7 +125,7 @@ class OpenAIProvider:
             connect=self._connect_timeout, read=None, write=None, pool=self._connect_timeout
         )
         merged: dict[str, str] = {
-            "accept": "text/event-stream",
+            "accept": MEDIA_TYPES["sse"],
             # A compressed stream is buffered by whoever compresses it: ask for none.
             "accept-encoding": "identity",
             "content-type": "application/json",
@@ -177,8 +143,14 @@ class OpenAIProvider:
                     secrets.add(token.strip())
         # httpx.Headers shows authorization as [secure] in its repr.
         self._headers = httpx.Headers(merged)
-        # Longest first, so that a secret containing another is replaced whole.
-        self._secrets = tuple(sorted((s for s in secrets if s), key=len, reverse=True))
+        self._errors = UpstreamErrors(
+            provider=id,
+            where=display,
+            secrets=secrets,
+            connect_timeout=self._connect_timeout,
+            first_token_timeout=self._first_token_timeout,
+            idle_timeout=self._idle_timeout,
+        )
         self._client = client
         self._owns_client = client is None
 
@@ -251,12 +223,11 @@ class OpenAIProvider:
         The hub appends a batch to the log as one write, so a burst of upstream chunks costs
         one wake-up of each reader instead of one per chunk.
         """
+        errors = self._errors
         try:
             content = tight(orjson.dumps(self._request_body(messages, params)))
         except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
-            raise self._error(
-                "invalid_request", f"cannot encode the request: {exc}", False
-            ) from exc
+            raise errors.invalid_request(exc) from exc
         client = self._get_client()
         request = client.build_request(
             "POST", self._url, content=content, headers=self._headers, timeout=self._timeout
@@ -265,129 +236,67 @@ class OpenAIProvider:
         deadline = loop.time() + self._first_token_timeout
         response: httpx.Response | None = None
         chunks: AsyncGenerator[bytes, None] | None = None
-        watchdog: _Watchdog | None = None
+        watchdog: Watchdog | None = None
         try:
             try:
                 async with asyncio.timeout_at(deadline):
                     response = await client.send(request, stream=True)
             except TimeoutError:
-                raise self._first_token_error() from None
+                raise errors.first_token_timeout() from None
             except httpx.HTTPError as exc:
-                raise self._transport_error(exc) from exc
+                raise errors.transport_error(exc) from exc
 
             status = response.status_code
             if status < 200 or status > 299:
-                raise await self._http_error(response)
+                raise await errors.http_error(response)
             if response.headers.get("content-type", "").startswith("application/json"):
-                yield [payload async for payload in self._json_answer(response, deadline)]
+                yield await self._json_answer(response, deadline)
                 return
 
-            # The per-chunk path: keep it lean. asyncio.timeout around each read would cost about
-            # 5 us per read (a timer scheduled and cancelled every time); the watchdog keeps one
-            # timer per stream and moves a float per read instead.
-            feed = SSEDecoder().feed
+            # The per-chunk path: keep it lean. The watchdog keeps one timer per stream and
+            # moves a float per read; the decoder makes one pass over what each read brought.
+            decoder = ChunkDecoder(SSEDecoder())
+            decode = decoder.feed
             chunks = _body_chunks(response)
             next_chunk = chunks.__anext__
             current_task = asyncio.current_task
-            loads = orjson.loads
             idle = self._idle_timeout
-            watchdog = _Watchdog(loop, deadline)
-            started = False  # text or a finish reason seen: the idle deadline applies
-            finish: str | None = None
-            usage: Usage | None = None
+            watchdog = Watchdog(loop, deadline)
             while True:
-                if started:
+                if decoder.started:  # the first text came: the idle deadline applies
                     watchdog.when = loop.time() + idle
                 watchdog.arm(current_task())
                 try:
                     chunk = await next_chunk()
                 except (asyncio.CancelledError, StopAsyncIteration, httpx.HTTPError) as exc:
                     watchdog.armed = False
+                    # After a finish reason, a stall, a reset or a cut body is the end of a
+                    # complete answer (several servers omit [DONE]).
                     if watchdog.expired():
-                        if finish is not None:
+                        if decoder.finish_reason is not None:
                             break
-                        if started:
-                            raise self._error(
-                                "upstream_idle_timeout",
-                                f"no data from the upstream for {idle:g} s",
-                                True,
-                            ) from None
-                        raise self._first_token_error() from None
+                        if decoder.started:
+                            raise errors.idle_timeout() from None
+                        raise errors.first_token_timeout() from None
                     if isinstance(exc, StopAsyncIteration):
                         break
                     if isinstance(exc, httpx.HTTPError):
-                        if finish is not None:
+                        if decoder.finish_reason is not None:
                             break
-                        raise self._transport_error(exc) from exc
+                        raise errors.transport_error(exc) from exc
                     raise  # cancelled by the consumer
                 watchdog.armed = False
 
-                out: list[ProviderPayload] = []
-                ended = False  # [DONE] seen
                 try:
-                    for sse in feed(chunk):
-                        data = sse.data
-                        if sse.event != "message":
-                            if sse.event == "error":
-                                raise self._stream_error(_loads_or_text(data))
-                            continue  # pings and other named events are not chunks
-                        if data == "[DONE]":
-                            if usage is not None:
-                                out.append(usage)
-                            out.append(_DONE_LENGTH if finish == "length" else _DONE_STOP)
-                            ended = True
-                            break
-                        try:
-                            obj = loads(data)
-                        except orjson.JSONDecodeError:
-                            raise self._malformed("a data line is not JSON", data) from None
-                        if type(obj) is not dict:
-                            raise self._malformed("a chunk is not a JSON object", data)
-                        error = obj.get("error")
-                        if error is not None:
-                            raise self._stream_error(error)
-                        choices = obj.get("choices")
-                        raw_usage = obj.get("usage")
-                        if choices:
-                            try:
-                                choice = choices[0]
-                                delta = choice.get("delta")
-                                if delta:
-                                    reasoning = delta.get("reasoning_content") or delta.get(
-                                        "reasoning"
-                                    )
-                                    text = delta.get("content")
-                                else:
-                                    reasoning = text = None
-                                reason = choice.get("finish_reason")
-                            except (AttributeError, IndexError, KeyError, TypeError):
-                                raise self._malformed("a chunk has no valid choice", data) from None
-                            if reasoning:
-                                if type(reasoning) is not str:
-                                    raise self._malformed("reasoning is not a string", data)
-                                started = True
-                                out.append(Reasoning(reasoning))
-                            if text:
-                                if type(text) is not str:
-                                    raise self._malformed("content is not a string", data)
-                                started = True
-                                out.append(Delta(text))
-                            if reason:
-                                finish = reason if type(reason) is str else "stop"
-                                started = True
-                        elif choices is None and raw_usage is None:
-                            if obj.get("object") == "error":  # vLLM's bare error object
-                                raise self._stream_error(obj)
-                            raise self._malformed("a chunk has neither choices nor usage", data)
-                        if raw_usage is not None:
-                            usage = self._usage(raw_usage, data)
-                except ProviderError:
-                    if out:  # what came before the failure was received: it is part of the answer
-                        yield out
-                    raise
-                if out:
-                    yield out
-                if ended:
+                    payloads = decode(chunk)
+                except AnswerError as exc:
+                    error = errors.answer_error(exc)
+                    if exc.payloads:  # received before the failure: part of the answer
+                        yield exc.payloads
+                    raise error from None
+                if payloads:
+                    yield payloads
+                if decoder.ended:
                     # Read to the end (normally the next bytes, often already here) so the
                     # connection goes back to the pool instead of being closed.
                     watchdog.close()
@@ -397,16 +306,11 @@ class OpenAIProvider:
                                 pass
                     return
 
-            if finish is None:
-                raise self._error(
-                    "upstream_incomplete",
-                    "the upstream ended the stream without [DONE] or a finish reason",
-                    True,
-                )
-            yield [
-                *([] if usage is None else [usage]),
-                _DONE_LENGTH if finish == "length" else _DONE_STOP,
-            ]
+            try:
+                last = decoder.end()
+            except AnswerError as exc:
+                raise errors.answer_error(exc) from None
+            yield last
         finally:
             if watchdog is not None:
                 watchdog.close()
@@ -421,137 +325,19 @@ class OpenAIProvider:
 
     async def _json_answer(
         self, response: httpx.Response, deadline: float
-    ) -> AsyncGenerator[ProviderPayload, None]:
+    ) -> list[ProviderPayload]:
         """The upstream ignored ``stream`` and answered one chat.completion object."""
         try:
             async with asyncio.timeout_at(deadline):
                 body = await response.aread()
         except TimeoutError:
-            raise self._first_token_error() from None
+            raise self._errors.first_token_timeout() from None
         except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
+            raise self._errors.transport_error(exc) from exc
         try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise self._malformed(
-                "the answer is not JSON", body.decode("utf-8", "replace")
-            ) from None
-        if type(obj) is not dict:
-            raise self._malformed("the answer is not a JSON object", str(obj))
-        if obj.get("error") is not None:
-            raise self._stream_error(obj["error"])
-        try:
-            choice = obj["choices"][0]
-            message = choice["message"]
-            reasoning = message.get("reasoning_content") or message.get("reasoning")
-            text = message.get("content")
-            reason = choice.get("finish_reason")
-        except (AttributeError, IndexError, KeyError, TypeError):
-            raise self._malformed(
-                "the answer is not a chat completion", body.decode("utf-8", "replace")
-            ) from None
-        if reasoning:
-            yield Reasoning(str(reasoning))
-        if text:
-            yield Delta(str(text))
-        if obj.get("usage") is not None:
-            yield self._usage(obj["usage"], "")
-        yield _DONE_LENGTH if reason == "length" else _DONE_STOP
-
-    # --- errors -------------------------------------------------------------------------------
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, _REDACTED)
-        return text
-
-    def _error(self, code: str, message: str, retryable: bool) -> ProviderError:
-        message = self._scrub(message)
-        logger.debug("provider %s (%s): %s: %s", self.id, self._display_url, code, message)
-        return ProviderError(code, message, retryable=retryable)
-
-    def _first_token_error(self) -> ProviderError:
-        return self._error(
-            "upstream_first_token_timeout",
-            f"no answer from the upstream within {self._first_token_timeout:g} s",
-            True,
-        )
-
-    def _malformed(self, what: str, data: str) -> ProviderError:
-        excerpt = _truncate(self._scrub(data), 100)
-        return self._error("upstream_malformed", f"{what}: {excerpt!r}", False)
-
-    def _usage(self, raw: Any, data: str) -> Usage:
-        try:
-            prompt = raw.get("prompt_tokens") or 0
-            completion = raw.get("completion_tokens") or 0
-        except AttributeError:
-            raise self._malformed("usage is not an object", data) from None
-        if type(prompt) is not int or type(completion) is not int:
-            raise self._malformed("token counts are not integers", data)
-        return Usage(prompt, completion)
-
-    def _stream_error(self, error: Any) -> ProviderError:
-        detail = _truncate(" ".join(self._scrub(_message_of(error) or "").split()), _MESSAGE_LIMIT)
-        return self._error(
-            "upstream_error",
-            f"the upstream reported an error: {detail or 'no message'}",
-            _stream_error_retryable(error),
-        )
-
-    async def _http_error(self, response: httpx.Response) -> ProviderError:
-        status = response.status_code
-        body = bytearray()
-        pieces = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
-        try:
-            async with asyncio.timeout(_ERROR_BODY_TIMEOUT):
-                async for piece in pieces:
-                    body += piece
-                    if len(body) >= _ERROR_BODY_LIMIT:
-                        break
-        except (TimeoutError, httpx.HTTPError):
-            pass  # the status alone will do
-        finally:
-            with contextlib.suppress(Exception):
-                await pieces.aclose()
-        detail = _error_detail(bytes(body[:_ERROR_BODY_LIMIT]))
-        # Scrub before truncating, so that a cut cannot leave half a secret behind.
-        detail = _truncate(self._scrub(detail), _MESSAGE_LIMIT)
-        phrase = response.reason_phrase or ""
-        message = f"upstream answered HTTP {status}" + (f" {phrase}" if phrase else "")
-        if detail:
-            message += f": {detail}"
-        retryable = status in _RETRYABLE_STATUS or status >= 500
-        error = self._error("upstream_http_error", message, retryable)
-        error.retry_after = _retry_after(response.headers.get("retry-after"))
-        return error
-
-    def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
-        where = self._display_url
-        why = _describe(exc)
-        if isinstance(exc, httpx.ConnectTimeout):
-            return self._error(
-                "upstream_connect_timeout",
-                f"connecting to {where} took over {self._connect_timeout:g} s",
-                True,
-            )
-        if isinstance(exc, httpx.PoolTimeout):
-            return self._error(
-                "upstream_connect_timeout",
-                f"no free connection to {where} within {self._connect_timeout:g} s",
-                True,
-            )
-        if isinstance(exc, httpx.ConnectError | httpx.ProxyError):
-            return self._error("upstream_unreachable", f"cannot connect to {where}: {why}", True)
-        if isinstance(exc, httpx.UnsupportedProtocol):
-            return self._error("upstream_unreachable", f"cannot connect to {where}: {why}", False)
-        if isinstance(exc, httpx.TimeoutException):
-            # Only from a client passed in with read/write timeouts of its own.
-            return self._error("upstream_idle_timeout", f"{where} timed out: {why}", True)
-        if isinstance(exc, httpx.DecodingError):
-            return self._error("upstream_malformed", f"cannot decode the body: {why}", False)
-        return self._error("upstream_reset", f"the connection to {where} broke: {why}", True)
+            return decode_completion(body)
+        except AnswerError as exc:
+            raise self._errors.answer_error(exc) from None
 
 
 def _body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
@@ -563,153 +349,7 @@ def _body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
     return cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
 
 
-class _Watchdog:
-    """The deadline of the read in progress, with one timer per stream instead of one per read.
-
-    ``arm`` before each read and clear ``armed`` after it; ``when`` may move at any time (only a
-    move earlier than the pending timer reschedules it). When the timer finds the deadline passed
-    while a read is in progress, it cancels the reading task, exactly as ``asyncio.timeout``
-    would; ``expired()`` then tells that cancellation apart from the consumer's and takes it back
-    (``Task.uncancel``). While the generator is suspended at a ``yield`` (not reading), the timer
-    never cancels anything: the consumer's own time is not the upstream's.
-    """
-
-    __slots__ = ("_cancelling", "_handle", "_loop", "_scheduled", "_task", "armed", "fired", "when")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
-        self._loop = loop
-        self._handle: asyncio.TimerHandle | None = None
-        self._scheduled = 0.0
-        self._task: asyncio.Task[Any] | None = None
-        self._cancelling = 0
-        self.armed = False
-        self.fired = False
-        self.when = when
-
-    def arm(self, task: asyncio.Task[Any] | None) -> None:
-        self._task = task
-        if task is not None:
-            self._cancelling = task.cancelling()
-        self.armed = True
-        if self._handle is None or self.when < self._scheduled:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._scheduled = self.when
-            self._handle = self._loop.call_at(self.when, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._handle = None
-        if not self.armed or self._task is None:
-            return  # not reading: the next arm() schedules a timer again
-        if self.when - self._loop.time() > 0.001:  # the deadline moved on since
-            self._scheduled = self.when
-            self._handle = self._loop.call_at(self.when, self._on_timer)
-            return
-        self.armed = False
-        self.fired = True
-        self._task.cancel()
-
-    def expired(self) -> bool:
-        """After a failed read: True when our timer caused it (its cancellation is undone)."""
-        if not self.fired or self._task is None:
-            return False
-        self.fired = False
-        # As asyncio.timeout does: a cancellation from elsewhere at the same time still wins.
-        return self._task.uncancel() <= self._cancelling
-
-    def close(self) -> None:
-        self.armed = False
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-
-def _describe(exc: BaseException) -> str:
-    """The first non-empty message down the exception chain (httpx's ReadError often has none)."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            break
-        if str(seen):
-            return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return type(exc).__name__
-
-
 def _display_url(url: httpx.URL) -> str:
     """The URL without userinfo, query or fragment, which may carry credentials."""
     netloc = url.netloc.decode("ascii", "replace")
     return f"{url.scheme}://{netloc}{url.path}".rstrip("/")
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _loads_or_text(data: str) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return data
-
-
-def _message_of(obj: Any) -> str | None:
-    """The human message of an error in any of the shapes compatible servers use."""
-    if isinstance(obj, str):
-        return obj
-    if isinstance(obj, list) and obj:  # Gemini's compatible endpoint: [{"error": {...}}]
-        return _message_of(obj[0])
-    if isinstance(obj, dict):
-        inner = obj.get("error")
-        if inner is not None and inner is not obj:
-            found = _message_of(inner)
-            if found:
-                return found
-        for key in ("message", "msg", "detail"):
-            value = obj.get(key)
-            if isinstance(value, str) and value:
-                return value
-            if isinstance(value, list | dict):
-                return orjson.dumps(value).decode()
-    return None
-
-
-def _error_detail(body: bytes) -> str:
-    if not body:
-        return ""
-    text = body.decode("utf-8", "replace")
-    try:
-        found = _message_of(orjson.loads(body))
-    except orjson.JSONDecodeError:
-        found = None
-    return " ".join((found or text).split())
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds, from either of its forms (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def _stream_error_retryable(error: Any) -> bool:
-    if not isinstance(error, dict):
-        return False
-    for value in (error.get("code"), error.get("type"), error.get("status")):
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value in _RETRYABLE_STATUS or 500 <= value <= 599:
-                return True
-        elif isinstance(value, str):
-            lowered = value.lower()
-            if any(word in lowered for word in _RETRYABLE_WORDS):
-                return True
-    return False

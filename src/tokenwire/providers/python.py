@@ -1,7 +1,7 @@
 """Your function is a model: ``provider = "python"``, ``entry = "package.module:function"``.
 
 The function is called with the conversation's messages (``[{"role", "content"}]``, oldest first)
-and the ``GenerationParams``, and yields what ``tokenwire.model_output`` accepts: text, or
+and the ``GenerationParams``, and yields what ``tokenwire.providers.output`` accepts: text, or
 ``Reasoning``/``Usage``/``Done``/``Error`` payloads. It may be an async generator (or any async
 function returning an async iterable or a string), run on the event loop; or a sync one, run in a
 worker thread of its own so that blocking calls do not stall the server.
@@ -27,8 +27,8 @@ from typing import Any, Final
 
 from tokenwire.config import ConfigError
 from tokenwire.events import Done
-from tokenwire.model_output import as_payload
 from tokenwire.providers.base import GenerationParams, ProviderError, ProviderPayload
+from tokenwire.providers.output import as_payload
 
 __all__ = ["MODEL_ERROR", "ModelFunction", "PythonProvider", "check_entry", "load_entry"]
 

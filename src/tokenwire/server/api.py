@@ -14,7 +14,7 @@ from tokenwire.hub.hub import ConversationNotFound
 from tokenwire.server.compression import wants_gzip
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import app_state, owner_of
-from tokenwire.server.streaming import STREAM_HEADERS, negotiate, stream_response
+from tokenwire.server.streaming import negotiate, stream_response
 from tokenwire.server.validation import (
     generation_params,
     optional_str,
@@ -22,6 +22,7 @@ from tokenwire.server.validation import (
     required_message,
     resume_point,
 )
+from tokenwire.wire.formats import HEADERS as STREAM_HEADERS
 
 MAX_PAGE = 200
 

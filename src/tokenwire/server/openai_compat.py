@@ -26,7 +26,6 @@ from tokenwire.server.error_map import error_response
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.streaming import (
-    STREAM_HEADERS,
     EventStreamResponse,
     read_stream,
     wait_for_disconnect,
@@ -34,6 +33,8 @@ from tokenwire.server.streaming import (
 from tokenwire.server.validation import generation_params, read_json_object
 from tokenwire.wire import openai as oa
 from tokenwire.wire import sse
+from tokenwire.wire.formats import HEADERS as STREAM_HEADERS
+from tokenwire.wire.formats import MEDIA_TYPES
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 # Upstream failures as HTTP statuses for a non-streaming answer.
@@ -115,7 +116,7 @@ def _streamed(
             hub.stop_nowait(handle.stream_id)  # the one reader left: nobody will resume
 
     return EventStreamResponse(
-        body(), media_type="text/event-stream", headers=STREAM_HEADERS,
+        body(), media_type=MEDIA_TYPES["sse"], headers=STREAM_HEADERS,
         send_timeout=app_state(request).settings.send_timeout_seconds or None,
         on_drop=lambda: hub.metrics.dropped_readers.inc(),
     )  # fmt: skip

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,24 +20,17 @@ from tokenwire.events import Event
 from tokenwire.hub.hub import Hub
 from tokenwire.hub.log import LogUnavailable, StreamNotFound
 from tokenwire.server.compression import GZIP_HEADERS, gzip_stream
-from tokenwire.wire import ndjson, sse
+from tokenwire.wire import formats, ndjson, sse
+from tokenwire.wire.formats import HEADERS as STREAM_HEADERS
+from tokenwire.wire.formats import MEDIA_TYPES, StreamFormat
 
 logger = logging.getLogger("tokenwire.server")
 
-StreamFormat = Literal["sse", "ndjson"]
-NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson")
-
 MAX_WRITE_EVENTS = 256
-
-STREAM_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Accel-Buffering": "no",  # nginx: do not buffer this response
-}
 
 
 def negotiate(request: Request) -> StreamFormat:
-    accept = request.headers.get("accept", "")
-    return "ndjson" if any(t in accept for t in NDJSON_TYPES) else "sse"
+    return formats.negotiate(request.headers.get("accept"))
 
 
 async def read_stream(
@@ -168,7 +160,7 @@ def stream_response(
         except LogUnavailable:  # Redis is down: end here; a resume gets a 503 until it is back
             logger.error("stream %s: the stream log is unreachable; reader dropped", stream_id)
 
-    media_type = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
+    media_type = MEDIA_TYPES[fmt]
     all_headers = {**STREAM_HEADERS, **(headers or {})}
     chunks = body()
     if gzip:

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from tokenwire.errors import TokenwireError
 from tokenwire.events import Event
 
 __all__ = ["NDJSONDecoder", "NDJSONError", "encode_event", "encode_events"]
@@ -31,7 +32,7 @@ def encode_events(events: Sequence[Event]) -> bytes:
     return b"".join([part for event in events for part in (event.json, b"\n")])
 
 
-class NDJSONError(ValueError):
+class NDJSONError(TokenwireError, ValueError):
     """A line that is not JSON. ``line`` is its 1-based number in the stream; ``values`` holds the
     values this call parsed before it, which would otherwise be lost with the exception."""
 

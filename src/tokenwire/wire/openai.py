@@ -1,9 +1,14 @@
-"""OpenAI-compatible ``/v1/chat/completions`` bodies: streamed chunks, whole completions, errors.
+"""OpenAI-compatible ``/v1/chat/completions`` bodies, both ways: streamed chunks, whole
+completions, errors.
 
 ``ChunkEncoder`` turns our event sequence into ``chat.completion.chunk`` SSE frames that the
 official SDKs parse: the role in the first chunk, text as ``delta.content``, reasoning as
 ``delta.reasoning_content`` (the DeepSeek/vLLM convention), a last chunk with ``finish_reason``,
 the optional usage chunk of ``stream_options.include_usage``, and ``data: [DONE]``.
+
+``ChunkDecoder`` reads what an OpenAI-compatible upstream streams back into payloads, and
+``decode_completion`` a whole ``chat.completion``; what cannot go on as an answer is raised as an
+``AnswerError``. No I/O: the OpenAI provider reads the body and keeps the deadlines.
 """
 
 from __future__ import annotations
@@ -13,9 +18,23 @@ from typing import Any, Final, assert_never
 
 import orjson
 
+from tokenwire.errors import TokenwireError
 from tokenwire.events import Delta, Done, Error, Event, Reasoning, Start, Usage
+from tokenwire.wire.sse import SSEDecoder
 
-__all__ = ["DONE", "ChunkEncoder", "completion", "error_body"]
+__all__ = [
+    "DONE",
+    "AnswerError",
+    "ChunkDecoder",
+    "ChunkEncoder",
+    "ChunkPayload",
+    "IncompleteAnswer",
+    "MalformedAnswer",
+    "ReportedError",
+    "completion",
+    "decode_completion",
+    "error_body",
+]
 
 DONE: Final = b"data: [DONE]\n\n"
 
@@ -186,3 +205,221 @@ def _finish_reason(reason: str) -> str:
 def _usage(usage: tuple[int, int]) -> dict[str, int]:
     prompt, answer = usage
     return {"prompt_tokens": prompt, "completion_tokens": answer, "total_tokens": prompt + answer}
+
+
+# --- decoding what an upstream sends -----------------------------------------------------------
+
+# What a decoded answer is made of: the payloads a provider yields.
+ChunkPayload = Delta | Reasoning | Usage | Done
+
+_DONE_STOP: Final = Done("stop")
+_DONE_LENGTH: Final = Done("length")
+_loads: Final = orjson.loads  # one global lookup per chunk, not a global and an attribute
+
+
+class AnswerError(TokenwireError, ValueError):
+    """What the upstream sent ends the answer in failure.
+
+    ``payloads`` holds what the same ``feed`` decoded before it: it was received, so it is part of
+    the answer, and would otherwise be lost with the exception.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.payloads: list[ChunkPayload] = []
+
+
+class MalformedAnswer(AnswerError):
+    """Not what the API sends: ``what`` says how, ``data`` is the line (or body) as received. It
+    may echo a secret back: redact it before showing it to anyone."""
+
+    def __init__(self, what: str, data: str) -> None:
+        super().__init__(what)
+        self.what = what
+        self.data = data
+
+
+class ReportedError(AnswerError):
+    """The upstream reported an error instead of (more of) the answer; ``error`` is what it sent:
+    an error object in whichever shape the server uses, or its text."""
+
+    def __init__(self, error: Any) -> None:
+        super().__init__("the upstream reported an error")
+        self.error = error
+
+
+class IncompleteAnswer(AnswerError):
+    """The body ended with neither ``[DONE]`` nor a finish reason: the answer may be cut short."""
+
+
+class ChunkDecoder:
+    """Decodes a streamed ``/chat/completions`` body into payloads: ``feed`` it raw bytes in any
+    chunking, call ``end`` if the body ends before ``[DONE]``.
+
+    The rules, each pinned by a test in tests/test_wire_openai.py:
+
+    - ``choices[0].delta.content`` becomes ``Delta``; ``delta.reasoning_content`` (DeepSeek, Qwen)
+      or ``delta.reasoning`` (newer Ollama and vLLM; ``reasoning_content`` wins when both are
+      sent) becomes ``Reasoning``. Empty strings and ``null`` are skipped.
+    - ``usage`` may come in the finish chunk, in a chunk of its own after it, or (some servers) on
+      every chunk as a running total. The last one seen is given once, as ``Usage``, just before
+      ``Done``.
+    - ``finish_reason`` is remembered; ``Done`` comes when ``data: [DONE]`` arrives, with
+      ``"length"`` for ``"length"`` and ``"stop"`` for anything else (``stop``, ``tool_calls``,
+      ``content_filter``...). ``[DONE]`` without a finish reason is a normal ``Done("stop")``.
+      Nothing after ``[DONE]`` is read (``ended``).
+    - A body that ends without ``[DONE]`` (``end()``) is an ``IncompleteAnswer``, *unless* a
+      finish reason was already seen: then the answer is complete by the upstream's own word, and
+      several servers (some Ollama versions among them) omit ``[DONE]``, so it ends as ``Done``.
+    - An ``error`` event, a chunk with an ``error`` member and vLLM's bare ``{"object": "error"}``
+      are a ``ReportedError``; other named events (pings) are skipped. Anything else that is not
+      a chunk (not JSON, not an object, no valid choice, text that is not a string, token counts
+      that are not integers) is a ``MalformedAnswer``.
+
+    ``started`` turns true with the first text, reasoning or finish reason (not with role-only
+    chunks or comments): the answer has begun. This is the hot path of a relay: one pass over each
+    read, no copies; a new kind of delta is one more ``delta.get`` and one more branch in ``feed``.
+    """
+
+    __slots__ = ("_sse", "ended", "finish_reason", "started", "usage")
+
+    def __init__(self, sse: SSEDecoder | None = None) -> None:
+        """``sse`` is the SSE parser the body is read with; a new ``SSEDecoder`` by default."""
+        self._sse = (sse or SSEDecoder()).feed
+        self.started = False  # text, reasoning or a finish reason seen
+        self.finish_reason: str | None = None  # as the upstream sent it
+        self.usage: Usage | None = None  # the last seen, given just before Done
+        self.ended = False  # [DONE] seen
+
+    def feed(self, data: bytes) -> list[ChunkPayload]:
+        """The payloads of the next piece of the body, in order; often none (a role-only chunk,
+        a comment, half a line). Raises ``AnswerError``, which ends the answer."""
+        out: list[ChunkPayload] = []
+        if self.ended:
+            return out
+        # Set by every piece of text: a local, stored once per read. The rest changes rarely.
+        started = self.started
+        try:
+            for event in self._sse(data):
+                line = event.data
+                if event.event != "message":
+                    if event.event == "error":
+                        raise ReportedError(_loads_or_text(line))
+                    continue  # pings and other named events are not chunks
+                if line == "[DONE]":
+                    if self.usage is not None:
+                        out.append(self.usage)
+                    out.append(_DONE_LENGTH if self.finish_reason == "length" else _DONE_STOP)
+                    self.ended = True
+                    break
+                try:
+                    obj = _loads(line)
+                except orjson.JSONDecodeError:
+                    raise MalformedAnswer("a data line is not JSON", line) from None
+                if type(obj) is not dict:
+                    raise MalformedAnswer("a chunk is not a JSON object", line)
+                error = obj.get("error")
+                if error is not None:
+                    raise ReportedError(error)
+                choices = obj.get("choices")
+                raw_usage = obj.get("usage")
+                if choices:
+                    try:
+                        choice = choices[0]
+                        delta = choice.get("delta")
+                        if delta:
+                            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                            text = delta.get("content")
+                        else:
+                            reasoning = text = None
+                        reason = choice.get("finish_reason")
+                    except (AttributeError, IndexError, KeyError, TypeError):
+                        raise MalformedAnswer("a chunk has no valid choice", line) from None
+                    # One branch per kind of delta, in the order they are given.
+                    if reasoning:
+                        if type(reasoning) is not str:
+                            raise MalformedAnswer("reasoning is not a string", line)
+                        started = True
+                        out.append(Reasoning(reasoning))
+                    if text:
+                        if type(text) is not str:
+                            raise MalformedAnswer("content is not a string", line)
+                        started = True
+                        out.append(Delta(text))
+                    if reason:
+                        self.finish_reason = reason if type(reason) is str else "stop"
+                        started = True
+                elif choices is None and raw_usage is None:
+                    if obj.get("object") == "error":  # vLLM's bare error object
+                        raise ReportedError(obj)
+                    raise MalformedAnswer("a chunk has neither choices nor usage", line)
+                if raw_usage is not None:
+                    self.usage = _decode_usage(raw_usage, line)
+        except AnswerError as exc:
+            exc.payloads = out
+            raise
+        finally:
+            self.started = started
+        return out
+
+    def end(self) -> list[ChunkPayload]:
+        """The body ended without ``[DONE]``: the last payloads (``Usage`` if any, ``Done``) when
+        a finish reason came; else ``IncompleteAnswer``. Nothing after ``[DONE]``."""
+        if self.ended:
+            return []
+        if self.finish_reason is None:
+            raise IncompleteAnswer("the body ended without [DONE] or a finish reason")
+        self.ended = True
+        done = _DONE_LENGTH if self.finish_reason == "length" else _DONE_STOP
+        return [done] if self.usage is None else [self.usage, done]
+
+
+def decode_completion(body: bytes) -> list[ChunkPayload]:
+    """A whole ``chat.completion`` (from a server that ignores ``"stream": true``) as the payloads
+    of a stream: one ``Reasoning`` and one ``Delta`` if not empty, ``Usage`` if given, ``Done``.
+    Raises ``AnswerError``."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MalformedAnswer("the answer is not JSON", body.decode("utf-8", "replace")) from None
+    if type(obj) is not dict:
+        raise MalformedAnswer("the answer is not a JSON object", str(obj))
+    if obj.get("error") is not None:
+        raise ReportedError(obj["error"])
+    try:
+        choice = obj["choices"][0]
+        message = choice["message"]
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+        text = message.get("content")
+        reason = choice.get("finish_reason")
+    except (AttributeError, IndexError, KeyError, TypeError):
+        raise MalformedAnswer(
+            "the answer is not a chat completion", body.decode("utf-8", "replace")
+        ) from None
+    out: list[ChunkPayload] = []
+    if reasoning:
+        out.append(Reasoning(str(reasoning)))
+    if text:
+        out.append(Delta(str(text)))
+    if obj.get("usage") is not None:
+        out.append(_decode_usage(obj["usage"], ""))
+    out.append(_DONE_LENGTH if reason == "length" else _DONE_STOP)
+    return out
+
+
+def _decode_usage(raw: Any, data: str) -> Usage:
+    try:
+        prompt = raw.get("prompt_tokens") or 0
+        answer = raw.get("completion_tokens") or 0
+    except AttributeError:
+        raise MalformedAnswer("usage is not an object", data) from None
+    if type(prompt) is not int or type(answer) is not int:
+        raise MalformedAnswer("token counts are not integers", data)
+    return Usage(prompt, answer)
+
+
+def _loads_or_text(data: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data

@@ -7,13 +7,14 @@ error. Shared by model functions run as providers and by the stand-alone stream 
 
 from __future__ import annotations
 
+from tokenwire.errors import TokenwireError
 from tokenwire.events import Delta, Done, Error, Reasoning, Usage
 from tokenwire.providers.base import ProviderError, ProviderPayload
 
 __all__ = ["UnsupportedOutput", "as_payload"]
 
 
-class UnsupportedOutput(TypeError):
+class UnsupportedOutput(TokenwireError, TypeError):
     """Model code yielded something that is not text or an answer payload."""
 
 
