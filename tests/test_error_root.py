@@ -14,13 +14,6 @@ import pytest
 import tokenwire
 from tokenwire.errors import TokenwireError
 
-# Rooted by the parallel change to providers/ and wire/ (UnsupportedOutput moves to
-# providers/output.py there); this exemption does nothing once they are, and goes with it.
-PENDING = {
-    "tokenwire.providers.base.ProviderError",
-    "tokenwire.model_output.UnsupportedOutput",
-    "tokenwire.wire.ndjson.NDJSONError",
-}
 OPTIONAL = ("PySide6",)  # `tokenwire[desktop]`: its modules are not imported here (see below)
 
 
@@ -68,10 +61,9 @@ def test_every_exception_class_derives_from_tokenwire_error() -> None:
     declared = declared_exceptions()
     assert len(declared) >= 25  # the walk found the package's modules
     unrooted = sorted(
-        name
+        f"{cls.__module__}.{cls.__qualname__}"
         for cls in declared
         if not issubclass(cls, TokenwireError)
-        and (name := f"{cls.__module__}.{cls.__qualname__}") not in PENDING
     )
     assert unrooted == []
 

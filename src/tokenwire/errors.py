@@ -14,6 +14,10 @@ The hierarchy (a second base in brackets, kept where code catches that):
   + ProviderError ....................... providers/base.py: a generation failed (``code``)
   + UnsupportedOutput [TypeError] ....... providers/output.py: model code yielded a non-answer
   + NDJSONError [ValueError] ............ wire/ndjson.py: a line that is not JSON
+  + AnswerError [ValueError] ............ wire/openai.py: an upstream's answer cannot go on
+    - MalformedAnswer ................... wire/openai.py: not what the API sends
+    - ReportedError ..................... wire/openai.py: the upstream reported an error
+    - IncompleteAnswer .................. wire/openai.py: no [DONE] and no finish reason
   + StreamNotFound [LookupError] ........ hub/log.py: no such stream, or it expired
   + StreamEnded [ValueError] ............ hub/log.py: nothing may follow the terminal event
   + LogFull [RuntimeError] .............. hub/log.py: as many live streams as the log holds

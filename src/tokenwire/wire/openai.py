@@ -19,7 +19,17 @@ from typing import Any, Final, assert_never
 import orjson
 
 from tokenwire.errors import TokenwireError
-from tokenwire.events import Delta, Done, Error, Event, Reasoning, Start, Usage
+from tokenwire.events import (
+    Delta,
+    Done,
+    Error,
+    Event,
+    Reasoning,
+    Start,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 from tokenwire.wire.sse import SSEDecoder
 
 __all__ = [
@@ -39,7 +49,24 @@ __all__ = [
 DONE: Final = b"data: [DONE]\n\n"
 
 # OpenAI has no "cancelled": a stream the user stopped simply stopped.
-_FINISH_REASONS: Final = {"stop": "stop", "length": "length", "cancelled": "stop"}
+_FINISH_REASONS: Final = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "cancelled": "stop",
+}
+
+
+def _tool_call_delta(piece: ToolCall) -> dict[str, Any]:
+    """A tool call's piece as OpenAI streams it: ``id``, ``type`` and ``name`` on its first."""
+    if piece.id is None:
+        return {"index": piece.index, "function": {"arguments": piece.arguments}}
+    return {
+        "index": piece.index,
+        "id": piece.id,
+        "type": "function",
+        "function": {"name": piece.name or "", "arguments": piece.arguments},
+    }
 
 
 class ChunkEncoder:
@@ -105,6 +132,10 @@ class ChunkEncoder:
                 return self._chunk({"content": text})
             case Reasoning(text=text):
                 return self._chunk({"reasoning_content": text})
+            case ToolCall():
+                return self._chunk({"tool_calls": [_tool_call_delta(payload)]})
+            case ToolResult():
+                return b""  # a tool the server ran: OpenAI's chunks have no place for it
             case Usage(prompt_tokens=prompt, completion_tokens=answer):
                 self._usage = (prompt, answer)
                 return b""
@@ -119,7 +150,7 @@ class ChunkEncoder:
         """The frames for a batch of events, as one bytes."""
         return b"".join([self.encode(event) for event in events])
 
-    def _chunk(self, delta: dict[str, str], finish_reason: str | None = None) -> bytes:
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         if not self._role_sent:
             # Clients take the role from the first chunk that has one.
             delta = {"role": "assistant", **delta}
