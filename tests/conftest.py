@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import RunningServer, run_server
+from tests.support.servers import RunningServer, run_server
 
-pytest_plugins = ["tests.service_fixtures"]
+pytest_plugins = ["tests.support.service_fixtures"]
 
 
 @pytest.fixture
