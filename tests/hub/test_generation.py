@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from tokenwire.events import Delta
+from tokenwire.events import Delta, Event
 from tokenwire.hub.hub import Hub
 from tokenwire.hub.memory import MemoryStreamLog
 from tokenwire.providers.base import GenerationParams, ProviderPayload
@@ -40,12 +41,33 @@ class Endless:
         return None
 
 
+class SwallowingLog(MemoryStreamLog):
+    """Loses the cancellation of a stop asked for while it appends the third event, as redis-py
+    does on Python 3.11 when a cancel lands just as it sends a command (its ``asyncio.wait_for``
+    returns instead of raising)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_third: Callable[[], None] | None = None
+
+    async def append(self, stream_id: str, events: Sequence[Event]) -> None:
+        await super().append(stream_id, events)
+        if self.on_third is not None and events[0].seq == 3:
+            self.on_third()
+            with contextlib.suppress(asyncio.CancelledError):  # lost...
+                await asyncio.sleep(0)  # ...where it arrives
+
+
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     store = SlowStore(database_from_url(str(tmp_path / "db.sqlite")))
     await store.open()
-    providers = {"endless": Endless(), "quick": ReplayProvider(id="quick", text="a b c")}
-    running = Hub(MemoryStreamLog(), store, providers)  # type: ignore[arg-type]
+    providers = {
+        "endless": Endless(),
+        "quick": ReplayProvider(id="quick", text="a b c"),
+        "long": ReplayProvider(id="long", text="word " * 2000),
+    }
+    running = Hub(SwallowingLog(), store, providers)  # type: ignore[arg-type]
     yield running
     await running.close()
     await store.close()
@@ -91,6 +113,13 @@ async def test_cancel_while_the_end_is_being_stored(hub: Hub) -> None:
     await asyncio.sleep(0.05)  # the answer is over; its final status is being written slowly
     assert await hub.cancel(stream_id, "") == "finished"
     assert await ending(hub, stream_id) == (["done"], "complete")
+
+
+async def test_a_stop_whose_cancellation_a_library_swallowed_still_stops(hub: Hub) -> None:
+    stream_id = await start(hub, "long")
+    assert isinstance(hub.log, SwallowingLog)
+    hub.log.on_third = lambda: hub.stop_nowait(stream_id)
+    assert await ending(hub, stream_id) == (["done"], "cancelled")
 
 
 async def test_concurrent_turns_in_one_conversation(hub: Hub) -> None:
