@@ -9,7 +9,6 @@ requests the client made.
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 import tokenwire.client
 from tests.support.proxy import Answer, Cut, Proxy, Refuse, Stall
 from tests.support.servers import ANSWER, RunningServer, replay, run_server
+from tests.support.services import free_port
 from tokenwire.client import (
     ApiError,
     AsyncChatStream,
@@ -239,10 +239,7 @@ async def test_refused_chat_request_is_not_sent_again(server: RunningServer) -> 
 
 
 async def test_no_server_at_all_is_connection_lost() -> None:
-    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens on it
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    async with AsyncClient(f"http://127.0.0.1:{port}") as client:
+    async with AsyncClient(f"http://127.0.0.1:{free_port()}") as client:
         with pytest.raises(ConnectionLost) as caught:
             async with client.chat("hi"):
                 pass

@@ -22,7 +22,7 @@ import websockets
 from tests.support import model_functions as mf
 from tests.support.helpers import assert_complete_stream, events_of, post_chat, text_of
 from tests.support.servers import RunningServer, run_server
-from tests.support.upstream_stub import unused_port
+from tests.support.services import free_port
 from tokenwire.config import ConfigError, ModelConfig, load_settings
 from tokenwire.events import Event
 from tokenwire.providers.python import PythonProvider, load_entry
@@ -336,7 +336,7 @@ def test_tokenwire_serve_finds_model_functions_in_the_current_directory(tmp_path
     script = tmp_path / "bin" / "tokenwire"
     script.parent.mkdir()
     script.write_text("from tokenwire.cli import main\nmain()\n", encoding="utf-8")
-    port = unused_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(SRC), "OPENAI_API_KEY": ""}
     command = [sys.executable, str(script), "serve", "--config", "tokenwire.toml",
                "--port", str(port), "--log-level", "warning"]  # fmt: skip

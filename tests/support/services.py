@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,10 +26,31 @@ import redis
 MISSING = "{what} is not installed: run `make services` (scripts/setup-services) to install it"
 
 
+def _ephemeral_low() -> int:
+    """Where the kernel's ephemeral ports begin: it hands out those for ``bind(0)`` and for the
+    local end of every outgoing connection."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port for a server that a test starts and that binds it itself (redis-server,
+    postgres, ``tokenwire serve``), or where nothing must listen.
+
+    Chosen at random below the kernel's ephemeral range, and free now: between this call and the
+    server's bind, no outgoing connection of any process on the machine can take it (they use the
+    ephemeral range), and another test worker picks the same one only by a 1-in-10,000 chance."""
+    low = min(_ephemeral_low(), 32768)
+    while True:
+        port = random.randrange(max(1024, low - 10_000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: another
+            return port
 
 
 def wait_until(check: object, what: str, timeout: float = 60.0) -> None:

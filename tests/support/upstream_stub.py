@@ -82,13 +82,14 @@ from typing import Any, Literal
 
 import orjson
 
+from tests.support.services import free_port
+
 __all__ = [
     "RecordedRequest",
     "Reply",
     "ThreadedUpstream",
     "UpstreamStub",
     "refused_base_url",
-    "unused_port",
 ]
 
 logger = logging.getLogger(__name__)
@@ -152,17 +153,9 @@ class RecordedRequest:
             return None
 
 
-def unused_port() -> int:
-    """A loopback port that was free a moment ago and that nobody listens on."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def refused_base_url() -> str:
     """A base URL whose connections are refused (nothing listens on that loopback port)."""
-    return f"http://127.0.0.1:{unused_port()}/v1"
+    return f"http://127.0.0.1:{free_port()}/v1"
 
 
 class _ClientGone(Exception):
