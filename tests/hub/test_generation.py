@@ -15,14 +15,20 @@ from tokenwire.hub.memory import MemoryStreamLog
 from tokenwire.providers.base import GenerationParams, ProviderPayload
 from tokenwire.providers.replay import ReplayProvider
 from tokenwire.store.conversations import ConversationStore
-from tokenwire.store.database import database_from_url
+from tokenwire.store.database import Database, database_from_url
 
 
 class SlowStore(ConversationStore):
-    """Stores the final status slowly, to hold a generation inside its ending."""
+    """Stores the final status slowly, to hold a generation inside its ending; ``ending`` is set
+    once a final status is being stored."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.ending = asyncio.Event()
 
     async def update_answer(self, message_id: str, **fields: object) -> None:
         if fields.get("status") != "streaming":
+            self.ending.set()
             await asyncio.sleep(0.2)
         await super().update_answer(message_id, **fields)  # type: ignore[arg-type]
 
@@ -110,7 +116,8 @@ async def test_two_cancels_in_a_row(hub: Hub) -> None:
 
 async def test_cancel_while_the_end_is_being_stored(hub: Hub) -> None:
     stream_id = await start(hub, "quick")
-    await asyncio.sleep(0.05)  # the answer is over; its final status is being written slowly
+    assert isinstance(hub.store, SlowStore)
+    await hub.store.ending.wait()  # the answer is over; its final status is being written slowly
     assert await hub.cancel(stream_id, "") == "finished"
     assert await ending(hub, stream_id) == (["done"], "complete")
 

@@ -468,14 +468,16 @@ async def test_unencodable_params(stub: UpstreamStub, make: Factory) -> None:
 async def test_cancel_while_awaiting_the_next_item_closes_upstream(
     stub: UpstreamStub, make: Factory
 ) -> None:
-    stream = make("slow:0.2").stream(user("one two three four five"), PARAMS)
-    assert await stream.__anext__() == Delta("one")
+    # Two chunks, then nothing: the next item cannot arrive before the cancel, however slow the
+    # machine.
+    stream = make("fault:stall").stream(user("x"), PARAMS)
+    assert [await stream.__anext__(), await stream.__anext__()] == [Delta("Hello"), Delta(" there")]
 
     async def next_item() -> ProviderPayload:
         return await stream.__anext__()
 
     task = asyncio.create_task(next_item())
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # it is waiting for the next item
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

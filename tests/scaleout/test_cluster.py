@@ -47,7 +47,10 @@ async def start_chat(
     return start, events
 
 
-async def read_stream(base: str, stream_id: str, after: int = 0) -> list[Event]:
+async def read_stream(
+    base: str, stream_id: str, after: int = 0, reading: asyncio.Event | None = None
+) -> list[Event]:
+    """The stream's events after ``after``; ``reading`` is set once the first has arrived."""
     async with (
         httpx.AsyncClient(timeout=60) as http,
         http.stream(
@@ -55,7 +58,10 @@ async def read_stream(base: str, stream_id: str, after: int = 0) -> list[Event]:
         ) as response,
     ):
         assert response.status_code == 200, await response.aread()
-        return await events_of(response)
+        first = await events_of(response, limit=1)
+        if reading is not None:
+            reading.set()
+        return first + await events_of(response)
 
 
 async def stored_answer(base: str, conversation_id: str) -> dict[str, Any]:
@@ -115,7 +121,9 @@ async def test_a_killed_process_ends_its_streams_as_interrupted_for_readers_else
         readers = [
             asyncio.create_task(read_stream(p.base, start["stream_id"], after=1)) for p in (a, b)
         ]
-        await asyncio.sleep(1.5)  # some text streams, and is stored at least once
+        # Until some text has streamed, and is stored (by another process: polled).
+        while not (await stored_answer(a.base, start["conversation_id"]))["content"]:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
         doomed.popen.send_signal(signal.SIGKILL)
         doomed.popen.wait(10)
         killed = time.monotonic()
@@ -208,13 +216,14 @@ async def test_redis_down_is_a_clear_503_and_recovers_by_itself(
 ) -> None:
     with cluster(config, 2) as (a, b):
         start, _ = await start_chat(a.base, {"message": "hi", "model": "long"})
-        reader = asyncio.create_task(read_stream(b.base, start["stream_id"]))
+        reading = asyncio.Event()
+        reader = asyncio.create_task(read_stream(b.base, start["stream_id"], reading=reading))
         ws_url = b.base.replace("http://", "ws://") + "/api/ws"
         async with websockets.connect(ws_url) as ws:
             resume = {"type": "resume", "stream_id": start["stream_id"], "after": 0, "ref": "r"}
             await ws.send(orjson.dumps(resume))
             assert orjson.loads(await ws.recv())["type"] == "start"
-            await asyncio.sleep(0.5)
+            await reading.wait()  # both readers are reading when Redis goes
             restart_redis.stop()
             # Readers on another process are not left hanging: the HTTP response ends (its
             # resume gets the 503 below until Redis is back), the socket says why.

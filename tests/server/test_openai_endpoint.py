@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from tests.support.servers import ANSWER, RunningServer
+from tokenwire.events import Done, Event
+from tokenwire.hub.hub import Hub
 
 
 @pytest.fixture
@@ -87,16 +89,27 @@ def test_bad_requests_are_400_in_openai_shape(server: RunningServer, body: dict)
     assert error["code"] == "invalid_request" and error["message"] and "type" in error
 
 
+async def ending(hub: Hub, stream_id: str) -> tuple[Event, int]:
+    """The stream's terminal event, and how many generations run once it has been written."""
+    events: list[Event] = []
+    while not (batch := await hub.read(stream_id, len(events), timeout=30)).ended:
+        events.extend(batch.events)
+    events.extend(batch.events)
+    await asyncio.sleep(0)  # the generation's task ends right after writing that event
+    return events[-1], hub.running
+
+
 async def test_client_leaving_stops_the_generation(server: RunningServer) -> None:
     body = {"model": "crawl", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     async with (
         httpx.AsyncClient(base_url=server.base_url) as http,
         http.stream("POST", "/v1/chat/completions", json=body) as response,
     ):
-        async for _ in response.aiter_raw():
-            break
+        first = await anext(line async for line in response.aiter_lines() if line)
+        completion_id = orjson.loads(first.removeprefix("data: "))["id"]
         assert server.hub.running == 1
-    deadline = time.monotonic() + 2
-    while server.hub.running and time.monotonic() < deadline:  # noqa: ASYNC110 (other thread)
-        await asyncio.sleep(0.02)
-    assert server.hub.running == 0  # nobody will resume a /v1 stream: it was stopped
+    stream_id = "str_" + completion_id.removeprefix("chatcmpl-")
+    # Nobody will resume a /v1 stream: it was stopped, not left to run its ten seconds out.
+    last, running = server.call(ending(server.hub, stream_id), timeout=60)
+    assert last.payload == Done("cancelled")
+    assert running == 0

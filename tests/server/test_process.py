@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.servers import ANSWER
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.services import free_port
 
 
 def write_config(tmp_path: Path, grace: float = 0.5, tokens_per_second: float = 8) -> Path:
@@ -35,6 +30,11 @@ id = "crawl"
 provider = "replay"
 text = "{ANSWER}"
 tokens_per_second = {tokens_per_second}
+
+[[models]]
+id = "held"
+provider = "python"
+entry = "tests.support.model_functions:held"
 """,
         encoding="utf-8",
     )
@@ -66,14 +66,17 @@ def serve(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
         process.wait(10)
 
 
-def start_answer(base: str) -> dict[str, str]:
-    """Start a slow answer, read its start event, let it run a while, return the start event."""
-    with httpx.stream("POST", f"{base}/api/chat", json={"message": "hi"}, timeout=10) as response:
+def start_answer(base: str, body: dict[str, str] | None = None) -> dict[str, str]:
+    """Start a slow answer, read its start event, and return it once the growing answer has been
+    stored with some text (the store's one-second flush)."""
+    body = body or {"message": "hi"}
+    with httpx.stream("POST", f"{base}/api/chat", json=body, timeout=10) as response:
         for line in response.iter_lines():
             if line.startswith("data: "):
                 start: dict[str, str] = httpx.Response(200, content=line[6:]).json()
                 break
-    time.sleep(1.6)  # past the store's one-second flush of the growing answer
+    while not stored_answer(base, start["conversation_id"])["content"]:
+        time.sleep(0.05)
     return start
 
 
@@ -125,10 +128,11 @@ def test_a_bad_config_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
 def test_an_in_process_command_beside_a_running_server_leaves_its_answer_alone(
     tmp_path: Path,
 ) -> None:
-    config, port = write_config(tmp_path, tokens_per_second=4), free_port()
+    config, port = write_config(tmp_path), free_port()
     base = f"http://127.0.0.1:{port}"
+    gate = tmp_path / "gate"  # the answer streams until this file exists
     with serve(config, port):
-        start = start_answer(base)
+        start = start_answer(base, {"message": str(gate), "model": "held"})
         # `tokenwire history` runs the server's app in its own process, on the same database.
         listed = subprocess.run(
             [sys.executable, "-m", "tokenwire.cli", "history", "--config", str(config)],
@@ -137,8 +141,10 @@ def test_an_in_process_command_beside_a_running_server_leaves_its_answer_alone(
         assert listed.returncode == 0, listed.stderr
         assert start["conversation_id"] in listed.stdout
         assert stored_answer(base, start["conversation_id"])["status"] == "streaming"
+        gate.touch()
         deadline = time.monotonic() + 60
         while (answer := stored_answer(base, start["conversation_id"]))["status"] == "streaming":
             assert time.monotonic() < deadline
             time.sleep(0.2)
-    assert (answer["status"], answer["content"]) == ("complete", ANSWER)
+    assert answer["status"] == "complete"
+    assert re.fullmatch(r"(tick )+the end\.", answer["content"]), answer["content"]

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tokenwire import Done, Error, GenerationParams, Reasoning, Usage
@@ -54,6 +55,16 @@ def sync_slow_echo(messages: list[dict[str, str]], params: GenerationParams) -> 
     for word in messages[-1]["content"].split(" "):
         time.sleep(0.02)
         yield word + " "
+
+
+def held(messages: list[dict[str, str]], params: GenerationParams) -> Iterator[str]:
+    """An answer that cannot end before the test lets it: ``tick`` every 50 ms until the file
+    that the last user message names exists, then ``the end.``"""
+    gate = Path(messages[-1]["content"])
+    while not gate.exists():
+        yield "tick "
+        time.sleep(0.05)
+    yield "the end."
 
 
 async def whole(messages: list[dict[str, str]], params: GenerationParams) -> str:
