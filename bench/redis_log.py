@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.services import RedisServer
+from tests.support.services import RedisServer
 
 from tokenwire.events import Delta, Event, Start
 from tokenwire.hub.log import StreamLog, StreamMeta

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import post_chat
-from tests.servers import run_server
+from tests.support.helpers import post_chat
+from tests.support.servers import run_server
 from tokenwire.metrics import Histogram, Metrics
 
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="[^"]*",?)*\})? -?[0-9.e+inf]+$', re.IGNORECASE)

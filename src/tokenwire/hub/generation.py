@@ -125,6 +125,9 @@ class Generation:
                     if self.store is not None and time.monotonic() >= next_persist:
                         next_persist = time.monotonic() + self.persist_interval
                         await self._persist("streaming")
+                    if self._stop_was_lost():
+                        final = self._stopped_final()
+                        break
         except asyncio.CancelledError:
             # Our own stop: finish the stream properly instead of propagating the cancellation.
             if self.stop_reason is None:
@@ -150,6 +153,21 @@ class Generation:
             final = Error("internal_error", "the model failed unexpectedly", retryable=True)
         self._finishing = True
         await self._finish(final)
+
+    def _stop_was_lost(self) -> bool:
+        """True when a stop was asked for but its cancellation never reached this task.
+
+        A library may swallow a cancellation: on Python 3.11, ``asyncio.wait_for`` (which redis-py
+        wraps around every command it sends) returns the result of what it awaited instead of
+        raising, when the cancel lands just as that finished. The stop is then carried out here,
+        at the end of the step, and the cancellation nobody will receive is taken back.
+        """
+        if self.stop_reason is None:
+            return False
+        task = asyncio.current_task()
+        while task is not None and task.cancelling():
+            task.uncancel()
+        return True
 
     def _note_first_token(self, batch: list[ProviderPayload]) -> None:
         if any(isinstance(p, Delta | Reasoning) for p in batch):

@@ -17,7 +17,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 # rich exports no wrap that gives break offsets; this private one is pinned by
-# tests/test_rich_wrap_pin.py to the rich version it was written against.
+# tests/terminal/test_rich_wrap_pin.py to the rich version it was written against.
 from rich._wrap import divide_line
 from rich.cells import cell_len
 

@@ -287,7 +287,7 @@ class ChunkDecoder:
     """Decodes a streamed ``/chat/completions`` body into payloads: ``feed`` it raw bytes in any
     chunking, call ``end`` if the body ends before ``[DONE]``.
 
-    The rules, each pinned by a test in tests/test_wire_openai.py:
+    The rules, each pinned by a test in tests/wire/test_openai.py:
 
     - ``choices[0].delta.content`` becomes ``Delta``; ``delta.reasoning_content`` (DeepSeek, Qwen)
       or ``delta.reasoning`` (newer Ollama and vLLM; ``reasoning_content`` wins when both are

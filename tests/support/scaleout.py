@@ -1,0 +1,99 @@
+"""Several real ``tokenwire serve`` processes sharing one Redis and one PostgreSQL, for tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support.servers import ANSWER
+from tests.support.services import free_port
+
+LONG = " ".join([ANSWER] * 5)  # half a minute at 8 tokens a second
+
+
+@dataclass
+class Process:
+    base: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def write_config(
+    path: Path, *, database_url: str, redis_url: str, upstream: str | None = None
+) -> Path:
+    models = f"""
+[[models]]
+id = "crawl"
+provider = "replay"
+text = {json.dumps(ANSWER, ensure_ascii=False)}
+tokens_per_second = 8
+
+[[models]]
+id = "long"
+provider = "replay"
+text = {json.dumps(LONG, ensure_ascii=False)}
+tokens_per_second = 8
+"""
+    if upstream is not None:
+        models += f"""
+[[models]]
+id = "up"
+provider = "openai"
+base_url = "{upstream}"
+model = "slow:0.3"
+"""
+    path.write_text(
+        f'database_url = "{database_url}"\nredis_url = "{redis_url}"\n'
+        f"producer_lease_seconds = 1.5\n{models}",
+        encoding="utf-8",
+    )
+    return path
+
+
+@contextmanager
+def serve(config: Path, name: str) -> Iterator[Process]:
+    port = free_port()
+    log = config.with_name(f"{name}.log")
+    command = [sys.executable, "-m", "tokenwire.cli", "serve", "--config", str(config),
+               "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    env = {**os.environ, "OPENAI_API_KEY": ""}
+    with log.open("ab") as out:
+        popen = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    process = Process(f"http://127.0.0.1:{port}", popen, log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{process.base}/healthz", timeout=2).raise_for_status()
+                break
+            except httpx.TransportError:
+                assert popen.poll() is None, process.output()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        yield process
+    finally:
+        if popen.poll() is None:
+            popen.terminate()
+            try:
+                popen.wait(15)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait(10)
+
+
+@contextmanager
+def cluster(config: Path, count: int) -> Iterator[list[Process]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(serve(config, f"p{i}")) for i in range(count)]
