@@ -17,7 +17,13 @@ import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
-from tokenwire.providers.base import GenerationParams, Provider, ProviderError, ProviderPayload
+from tokenwire.providers.base import (
+    ChatMessage,
+    GenerationParams,
+    Provider,
+    ProviderError,
+    ProviderPayload,
+)
 from tokenwire.providers.batches import payload_batches
 
 logger = logging.getLogger("tokenwire.hub")
@@ -49,7 +55,7 @@ def backoff(attempt: int, retry_after: float | None) -> float:
 
 async def stream_with_retries(
     candidates: Sequence[Candidate],
-    messages: list[dict[str, str]],
+    messages: list[ChatMessage],
     params: GenerationParams,
     *,
     on_retry: Callable[[Provider, ProviderError], None] = lambda p, e: None,

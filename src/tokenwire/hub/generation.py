@@ -19,7 +19,13 @@ from tokenwire.events import Answer, Delta, Done, Error, Event, Payload, Reasoni
 from tokenwire.hub.attempts import DEFAULT_POLICY, Candidate, RetryPolicy, stream_with_retries
 from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog
 from tokenwire.metrics import Metrics
-from tokenwire.providers.base import GenerationParams, Provider, ProviderError, ProviderPayload
+from tokenwire.providers.base import (
+    ChatMessage,
+    GenerationParams,
+    Provider,
+    ProviderError,
+    ProviderPayload,
+)
 from tokenwire.store.conversations import ConversationStore, MessageStatus
 
 logger = logging.getLogger("tokenwire.hub")
@@ -42,7 +48,7 @@ class Generation:
         self,
         handle: StreamHandle,
         provider: Provider,
-        messages: list[dict[str, str]],
+        messages: list[ChatMessage],
         params: GenerationParams,
         *,
         log: StreamLog,

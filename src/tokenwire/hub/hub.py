@@ -28,7 +28,7 @@ from tokenwire.hub.log import (
 )
 from tokenwire.hub.remote import RemoteCancel, cancel_remote
 from tokenwire.metrics import Metrics
-from tokenwire.providers.base import GenerationParams, Provider
+from tokenwire.providers.base import ChatMessage, GenerationParams, Provider
 from tokenwire.store.conversations import ConversationStore, new_id
 from tokenwire.store.database import Conflict
 
@@ -59,13 +59,13 @@ class ShuttingDown(TokenwireError, RuntimeError):
     """The server is draining: it finishes what runs and starts nothing new."""
 
 
-def fit_history(history: list[dict[str, str]], budget: int) -> list[dict[str, str]]:
+def fit_history(history: list[ChatMessage], budget: int) -> list[ChatMessage]:
     """The most recent turns whose text fits ``budget`` characters, starting with a user turn.
 
     A long conversation keeps going with its oldest turns left out, as chat products do, instead of
     failing once it outgrows what is sent upstream.
     """
-    kept: list[dict[str, str]] = []
+    kept: list[ChatMessage] = []
     for message in reversed(history):
         budget -= len(message["content"])
         if budget < 0:
@@ -135,7 +135,7 @@ class Hub:
     ) -> StreamHandle:
         provider = self.provider(model)
         self._admit(owner)
-        history: list[dict[str, str]] = []
+        history: list[ChatMessage] = []
         stream_id = new_id("str")
         async with self._turns:
             if conversation_id is not None:
@@ -172,7 +172,7 @@ class Hub:
         return handle
 
     async def start_completion(
-        self, *, owner: str, model: str | None, messages: list[dict[str, str]],
+        self, *, owner: str, model: str | None, messages: list[ChatMessage],
         params: GenerationParams,
     ) -> StreamHandle:  # fmt: skip
         provider = self.provider(model)
@@ -185,7 +185,7 @@ class Hub:
         self,
         handle: StreamHandle,
         provider: Provider,
-        messages: list[dict[str, str]],
+        messages: list[ChatMessage],
         params: GenerationParams,
         owner: str,
         store: ConversationStore | None,

@@ -1,7 +1,10 @@
 """What every provider is: an async stream of payloads for one generation.
 
-A provider yields ``Delta``, ``Reasoning`` and ``Usage`` payloads and may end with a ``Done``
-(``finish_reason`` ``stop`` or ``length``); when it ends without one the hub adds ``Done("stop")``.
+A provider yields ``Delta``, ``Reasoning``, ``ToolCall`` and ``Usage`` payloads and may end with a
+``Done`` (``finish_reason`` ``stop``, ``length`` or ``tool_calls``); when it ends without one the
+hub adds ``Done("stop")``. It reads the conversation as OpenAI's chat messages (``ChatMessage``):
+``system``/``user``/``assistant``/``tool`` roles, an assistant's ``tool_calls`` and a tool
+message's ``tool_call_id`` included, so every provider sees one shape of history.
 A failure is raised as ``ProviderError``, which the hub turns into the one terminal ``error`` event.
 Cancellation is the consumer cancelling its task: the generator's ``finally`` must stop the work
 (close the upstream response, stop the model thread) promptly.
@@ -14,9 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tokenwire.errors import TokenwireError
-from tokenwire.events import Delta, Done, Reasoning, Usage
+from tokenwire.events import Delta, Done, Reasoning, ToolCall, Usage
 
-ProviderPayload = Delta | Reasoning | Usage | Done
+ProviderPayload = Delta | Reasoning | ToolCall | Usage | Done
+
+# One message of a conversation in OpenAI's chat shape: {"role", "content"} plus, for an
+# assistant that called tools, "tool_calls": [{"id", "type": "function", "function": {"name",
+# "arguments"}}], and for a tool's result, "tool_call_id". Content may be a list of parts.
+ChatMessage = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,10 @@ class GenerationParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # OpenAI's function tools, {"type": "function", "function": {"name", "description",
+    # "parameters"}}, and its tool_choice ("auto", "none", "required" or a named function).
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
 
 
 class ProviderError(TokenwireError):
@@ -53,7 +65,7 @@ class Provider(Protocol):
     id: str
 
     def stream(
-        self, messages: list[dict[str, str]], params: GenerationParams
+        self, messages: list[ChatMessage], params: GenerationParams
     ) -> AsyncGenerator[ProviderPayload, None]: ...
 
     async def aclose(self) -> None: ...

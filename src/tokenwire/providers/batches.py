@@ -10,20 +10,20 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Protocol, runtime_checkable
 
-from tokenwire.providers.base import GenerationParams, Provider, ProviderPayload
+from tokenwire.providers.base import ChatMessage, GenerationParams, Provider, ProviderPayload
 
 
 @runtime_checkable
 class BatchingProvider(Protocol):
     def stream_batches(
-        self, messages: list[dict[str, str]], params: GenerationParams
+        self, messages: list[ChatMessage], params: GenerationParams
     ) -> AsyncGenerator[list[ProviderPayload], None]:
         """Like ``stream``, as non-empty lists of the payloads that arrived together, in order."""
         ...
 
 
 def payload_batches(
-    provider: Provider, messages: list[dict[str, str]], params: GenerationParams
+    provider: Provider, messages: list[ChatMessage], params: GenerationParams
 ) -> AsyncGenerator[list[ProviderPayload], None]:
     if isinstance(provider, BatchingProvider):
         return provider.stream_batches(messages, params)

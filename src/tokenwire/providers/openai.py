@@ -47,7 +47,7 @@ import httpx
 import orjson
 
 from tokenwire.events import tight
-from tokenwire.providers.base import GenerationParams, ProviderPayload
+from tokenwire.providers.base import ChatMessage, GenerationParams, ProviderPayload
 from tokenwire.providers.http_transport import BODY_EXTENSION, StreamingTransport
 from tokenwire.providers.upstream_errors import UpstreamErrors
 from tokenwire.providers.watchdog import Watchdog
@@ -178,7 +178,7 @@ class OpenAIProvider:
         return client
 
     def _request_body(
-        self, messages: list[dict[str, str]], params: GenerationParams
+        self, messages: list[ChatMessage], params: GenerationParams
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
@@ -206,7 +206,7 @@ class OpenAIProvider:
         return body
 
     async def stream(
-        self, messages: list[dict[str, str]], params: GenerationParams
+        self, messages: list[ChatMessage], params: GenerationParams
     ) -> AsyncGenerator[ProviderPayload, None]:
         """Stream one answer; see the module docstring for the rules and the error codes."""
         batches = self.stream_batches(messages, params)
@@ -216,7 +216,7 @@ class OpenAIProvider:
                     yield payload
 
     async def stream_batches(
-        self, messages: list[dict[str, str]], params: GenerationParams
+        self, messages: list[ChatMessage], params: GenerationParams
     ) -> AsyncGenerator[list[ProviderPayload], None]:
         """``stream``, as the payloads of each upstream read together (never an empty list).
 

@@ -27,14 +27,14 @@ from typing import Any, Final
 
 from tokenwire.config import ConfigError
 from tokenwire.events import Done
-from tokenwire.providers.base import GenerationParams, ProviderError, ProviderPayload
+from tokenwire.providers.base import ChatMessage, GenerationParams, ProviderError, ProviderPayload
 from tokenwire.providers.output import as_payload
 
 __all__ = ["MODEL_ERROR", "ModelFunction", "PythonProvider", "check_entry", "load_entry"]
 
 logger = logging.getLogger("tokenwire.providers.python")
 
-ModelFunction = Callable[[list[dict[str, str]], GenerationParams], Any]
+ModelFunction = Callable[[list[ChatMessage], GenerationParams], Any]
 MODEL_ERROR: Final = "model_error"
 # How many items a sync function may run ahead of the stream before its thread waits.
 WINDOW: Final = 64
@@ -105,7 +105,7 @@ class PythonProvider:
         _check_signature(function, self.name)
 
     async def stream(
-        self, messages: list[dict[str, str]], params: GenerationParams
+        self, messages: list[ChatMessage], params: GenerationParams
     ) -> AsyncGenerator[ProviderPayload, None]:
         if params.max_tokens is None and self.max_tokens is not None:
             params = replace(params, max_tokens=self.max_tokens)
@@ -134,7 +134,7 @@ class PythonProvider:
             ) from exc
 
     async def _on_loop_items(
-        self, messages: list[dict[str, str]], params: GenerationParams
+        self, messages: list[ChatMessage], params: GenerationParams
     ) -> AsyncGenerator[object, None]:
         result = self.function(messages, params)
         if inspect.isawaitable(result):
@@ -154,7 +154,7 @@ class PythonProvider:
                 await close()
 
     async def _thread_items(
-        self, messages: list[dict[str, str]], params: GenerationParams
+        self, messages: list[ChatMessage], params: GenerationParams
     ) -> AsyncGenerator[object, None]:
         worker = _Worker(asyncio.get_running_loop())
         self._workers.add(worker)

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from tokenwire.events import Delta, Done
-from tokenwire.providers.base import GenerationParams, ProviderPayload
+from tokenwire.providers.base import ChatMessage, GenerationParams, ProviderPayload
 
 # Pieces about the size of a model's tokens: a run of spaces with up to four following characters.
 _PIECE = re.compile(r"\s*\S{1,4}|\s+")
@@ -39,7 +39,7 @@ class ReplayProvider:
         self.tokens_per_second = tokens_per_second
 
     async def stream(
-        self, messages: list[dict[str, str]], params: GenerationParams
+        self, messages: list[ChatMessage], params: GenerationParams
     ) -> AsyncGenerator[ProviderPayload, None]:
         limit = params.max_tokens if params.max_tokens is not None else len(self.tokens)
         interval = 1.0 / self.tokens_per_second if self.tokens_per_second > 0 else 0.0

@@ -55,7 +55,7 @@ def _content(value: Any, index: int) -> str:
     raise ApiError(400, "invalid_request", f"`messages[{index}].content` must be text")
 
 
-def _messages(value: Any) -> list[dict[str, str]]:
+def _messages(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not value:
         raise ApiError(400, "invalid_request", "`messages` must be a non-empty array")
     out = []

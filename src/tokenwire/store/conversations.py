@@ -248,7 +248,7 @@ class ConversationStore:
              prompt_tokens, completion_tokens, time.time(), message_id),
         )  # fmt: skip
 
-    async def history(self, owner: str, conversation_id: str) -> list[dict[str, str]]:
+    async def history(self, owner: str, conversation_id: str) -> list[dict[str, Any]]:
         """The conversation as chat messages for a model: what was said, partial answers too."""
         rows = await self.db.fetchall(
             "SELECT m.role, m.content FROM messages m JOIN conversations c"

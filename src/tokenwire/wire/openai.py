@@ -241,7 +241,7 @@ def _usage(usage: tuple[int, int]) -> dict[str, int]:
 # --- decoding what an upstream sends -----------------------------------------------------------
 
 # What a decoded answer is made of: the payloads a provider yields.
-ChunkPayload = Delta | Reasoning | Usage | Done
+ChunkPayload = Delta | Reasoning | ToolCall | Usage | Done
 
 _DONE_STOP: Final = Done("stop")
 _DONE_LENGTH: Final = Done("length")
