@@ -190,7 +190,7 @@ class AsyncChatStream(StreamView):
             if self._state.ended:
                 raise StopAsyncIteration
             await self._receive()
-        return self._pending.popleft()
+        return self._state.take(self._pending.popleft())
 
     async def text_until_done(self) -> str:
         """Read to the end and return the whole text (partial if ``.error`` is set)."""

@@ -5,6 +5,10 @@ events not seen before. The server resends from ``Last-Event-ID``, so an event a
 ``last_seq`` is a repeat and is dropped; one beyond ``last_seq + 1`` means events went missing,
 which no reconnection can repair: feeding stops there and ``broken`` says why, to be raised once
 the events before it have been taken.
+
+``answer`` (text, tool calls, how it ended) adds up the events *taken*, one by one as the stream
+hands them out (``take``), not as they are received: a chunk may bring many events at once, and
+what the stream shows must be what the caller has seen so far.
 """
 
 from __future__ import annotations
@@ -64,8 +68,13 @@ class StreamState:
             self.message_id = payload.message_id
             self.model = payload.model
         else:
-            self.answer.add(payload)
             self.ended = event.is_terminal
+
+    def take(self, event: Event) -> Event:
+        """An event is handed to the caller: the answer adds it up."""
+        if not isinstance(event.payload, Start):
+            self.answer.add(event.payload)
+        return event
 
 
 class StreamView:
@@ -91,7 +100,7 @@ class StreamView:
 
     @property
     def text(self) -> str:
-        """The answer so far: every ``delta`` received, joined."""
+        """The answer so far: every ``delta`` the stream has yielded, joined."""
         return self._state.answer.text
 
     @property

@@ -188,7 +188,7 @@ class ChatStream(StreamView):
             if self._state.ended:
                 raise StopIteration
             self._receive()
-        return self._pending.popleft()
+        return self._state.take(self._pending.popleft())
 
     def text_until_done(self) -> str:
         """Read to the end and return the whole text (partial if ``.error`` is set)."""
