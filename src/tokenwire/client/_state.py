@@ -14,7 +14,17 @@ what the stream shows must be what the caller has seen so far.
 from __future__ import annotations
 
 from tokenwire.client._errors import StreamError
-from tokenwire.events import Answer, Done, Error, Event, FinishReason, Start, Usage
+from tokenwire.events import (
+    Answer,
+    Done,
+    Error,
+    Event,
+    FinishReason,
+    Start,
+    ToolResult,
+    Usage,
+    WholeToolCall,
+)
 from tokenwire.wire.sse import SSEDecoder
 
 
@@ -106,6 +116,26 @@ class StreamView:
     @property
     def reasoning(self) -> str:
         return self._state.answer.reasoning
+
+    @property
+    def tool_calls(self) -> list[WholeToolCall]:
+        """Every tool call so far, its pieces (the ``ToolCall`` events yielded) joined by index:
+        ``id``, ``name`` and the JSON ``arguments`` string, which grows while the call streams.
+        Calls the server ran are here too, answered in ``tool_results``."""
+        return list(self._state.answer.tool_calls)
+
+    @property
+    def tool_results(self) -> list[ToolResult]:
+        """The results of the tools the server ran in this stream, in order."""
+        return list(self._state.answer.tool_results)
+
+    @property
+    def pending_tool_calls(self) -> list[WholeToolCall]:
+        """The calls no ``tool_result`` of this stream answered. After ``finish_reason``
+        ``"tool_calls"``, these are the caller's to run: send their results with
+        ``continue_with_tool_results``."""
+        answered = {result.tool_call_id for result in self._state.answer.tool_results}
+        return [call for call in self._state.answer.tool_calls if call.id not in answered]
 
     @property
     def finish_reason(self) -> FinishReason | None:
