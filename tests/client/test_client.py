@@ -97,6 +97,29 @@ async def test_chat_streams_the_whole_answer(server: RunningServer) -> None:
     assert [e.json for e in events] == logged(server, stream.stream_id)
 
 
+async def test_the_stream_shows_what_it_has_yielded_so_far(server: RunningServer) -> None:
+    # All four events arrive in one piece of the body; they are yielded one by one.
+    with Proxy(server.base_url, [Answer(sse_answer(*CANNED))]) as proxy:
+        async with AsyncClient(proxy.base_url) as client, client.chat("hi") as stream:
+            shown = [(event.seq, stream.text, stream.finish_reason) async for event in stream]
+    assert shown == [
+        (1, "", None),
+        (2, "Hello", None),
+        (3, "Hello, world", None),
+        (4, "Hello, world", "stop"),
+    ]
+
+
+def test_sync_the_stream_shows_what_it_has_yielded_so_far(server: RunningServer) -> None:
+    with (
+        Proxy(server.base_url, [Answer(sse_answer(*CANNED))]) as proxy,
+        Client(proxy.base_url) as client,
+        client.chat("hi") as stream,
+    ):
+        shown = [(event.seq, stream.text) for event in stream]
+    assert shown == [(1, ""), (2, "Hello"), (3, "Hello, world"), (4, "Hello, world")]
+
+
 async def test_text_until_done_reads_the_rest(server: RunningServer) -> None:
     async with AsyncClient(server.base_url) as client, client.chat("hi", model="slow") as stream:
         first = await anext(stream)

@@ -7,6 +7,10 @@
 
 ``Client`` is the same with ``with`` and ``for``.
 
+Tool calls come as ``ToolCall`` events (and ``ToolResult`` for a tool the server ran); the stream
+joins them into ``stream.tool_calls``. A turn that ends with ``finish_reason == "tool_calls"``
+goes on with ``client.continue_with_tool_results(conversation_id, results)``.
+
 - ``_async``: ``AsyncClient`` and the ``AsyncChatStream`` it opens.
 - ``_sync``: ``Client`` and the ``ChatStream`` it opens, the blocking twins.
 - ``_state``: a stream's state, kept the same way by both clients, with no I/O.

@@ -5,12 +5,26 @@ events not seen before. The server resends from ``Last-Event-ID``, so an event a
 ``last_seq`` is a repeat and is dropped; one beyond ``last_seq + 1`` means events went missing,
 which no reconnection can repair: feeding stops there and ``broken`` says why, to be raised once
 the events before it have been taken.
+
+``answer`` (text, tool calls, how it ended) adds up the events *taken*, one by one as the stream
+hands them out (``take``), not as they are received: a chunk may bring many events at once, and
+what the stream shows must be what the caller has seen so far.
 """
 
 from __future__ import annotations
 
 from tokenwire.client._errors import StreamError
-from tokenwire.events import Answer, Done, Error, Event, FinishReason, Start, Usage
+from tokenwire.events import (
+    Answer,
+    Done,
+    Error,
+    Event,
+    FinishReason,
+    Start,
+    ToolResult,
+    Usage,
+    WholeToolCall,
+)
 from tokenwire.wire.sse import SSEDecoder
 
 
@@ -64,8 +78,13 @@ class StreamState:
             self.message_id = payload.message_id
             self.model = payload.model
         else:
-            self.answer.add(payload)
             self.ended = event.is_terminal
+
+    def take(self, event: Event) -> Event:
+        """An event is handed to the caller: the answer adds it up."""
+        if not isinstance(event.payload, Start):
+            self.answer.add(event.payload)
+        return event
 
 
 class StreamView:
@@ -91,12 +110,32 @@ class StreamView:
 
     @property
     def text(self) -> str:
-        """The answer so far: every ``delta`` received, joined."""
+        """The answer so far: every ``delta`` the stream has yielded, joined."""
         return self._state.answer.text
 
     @property
     def reasoning(self) -> str:
         return self._state.answer.reasoning
+
+    @property
+    def tool_calls(self) -> list[WholeToolCall]:
+        """Every tool call so far, its pieces (the ``ToolCall`` events yielded) joined by index:
+        ``id``, ``name`` and the JSON ``arguments`` string, which grows while the call streams.
+        Calls the server ran are here too, answered in ``tool_results``."""
+        return list(self._state.answer.tool_calls)
+
+    @property
+    def tool_results(self) -> list[ToolResult]:
+        """The results of the tools the server ran in this stream, in order."""
+        return list(self._state.answer.tool_results)
+
+    @property
+    def pending_tool_calls(self) -> list[WholeToolCall]:
+        """The calls no ``tool_result`` of this stream answered. After ``finish_reason``
+        ``"tool_calls"``, these are the caller's to run: send their results with
+        ``continue_with_tool_results``."""
+        answered = {result.tool_call_id for result in self._state.answer.tool_results}
+        return [call for call in self._state.answer.tool_calls if call.id not in answered]
 
     @property
     def finish_reason(self) -> FinishReason | None:

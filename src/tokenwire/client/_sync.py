@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +26,7 @@ from tokenwire.client._http import (
     json_of,
     resume_headers,
     stream_timeout,
+    tool_results_body,
 )
 from tokenwire.client._state import StreamState, StreamView
 from tokenwire.events import Event
@@ -84,13 +85,31 @@ class Client:
         conversation_id: str | None = None,
         model: str | None = None,
         params: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
     ) -> ChatStream:
-        """Ask; the answer streams when the returned stream is entered with ``with``."""
-        request = self._http.build_request(
-            "POST", "/api/chat", json=chat_body(message, conversation_id, model, params),
-            headers={"Accept": SSE}, timeout=self._stream_timeout,
-        )  # fmt: skip
-        return ChatStream(self, StreamState(), request)
+        """Ask; the answer streams when the returned stream is entered with ``with``.
+
+        ``tools`` are OpenAI's function tools the model may call, ``tool_choice`` how it picks
+        (``"auto"``, ``"none"``, ``"required"`` or ``{"type": "function", "function": {"name"}}``);
+        their shape is checked here, so a mistake raises ``TypeError`` or ``ValueError`` before
+        anything is sent. A turn whose calls are the caller's to run ends with ``finish_reason``
+        ``"tool_calls"``: see ``continue_with_tool_results``.
+        """
+        body = chat_body(message, conversation_id, model, params, tools, tool_choice)
+        return self._chat_stream(body)
+
+    def continue_with_tool_results(
+        self, conversation_id: str, tool_results: Sequence[Mapping[str, Any]]
+    ) -> ChatStream:
+        """Answer the tool calls a turn ended with; the model's next answer streams like a chat.
+
+        ``tool_results`` holds ``{"tool_call_id": call.id, "content": "..."}`` for each of the
+        stream's ``pending_tool_calls`` (``content`` is text: JSON-encode a structured result).
+        Their shape is checked here (``TypeError``, ``ValueError``); what the server refuses,
+        such as an unknown call id, raises ``ApiError`` when the stream is entered.
+        """
+        return self._chat_stream(tool_results_body(conversation_id, tool_results))
 
     def stream(self, stream_id: str, after: int = 0) -> ChatStream:
         """Read a stream that is running or recently ended, from the event after ``after``."""
@@ -127,6 +146,12 @@ class Client:
             return self._http.request(method, url, **kwargs)
         except httpx.TransportError as exc:
             raise ConnectionLost(f"{method} {url} failed: {type(exc).__name__}") from exc
+
+    def _chat_stream(self, body: dict[str, Any]) -> ChatStream:
+        request = self._http.build_request(
+            "POST", "/api/chat", json=body, headers={"Accept": SSE}, timeout=self._stream_timeout
+        )
+        return ChatStream(self, StreamState(), request)
 
     def _resume_request(self, state: StreamState) -> httpx.Request:
         assert state.stream_id is not None
@@ -188,7 +213,7 @@ class ChatStream(StreamView):
             if self._state.ended:
                 raise StopIteration
             self._receive()
-        return self._pending.popleft()
+        return self._state.take(self._pending.popleft())
 
     def text_until_done(self) -> str:
         """Read to the end and return the whole text (partial if ``.error`` is set)."""

@@ -6,6 +6,7 @@
 - ``session``: asks one question and shows its answer as it streams; Ctrl-C cancels it.
 - ``repl``: the interactive prompt, with history, multi-line input and slash commands.
 - ``render``: shows a streaming answer: live markdown in a terminal, plain text in a pipe.
+- ``tools``: tool calls and results as one line each, safe to print; when a call is complete.
 - ``blocks``: cuts streamed markdown into blocks no later text can change.
 - ``tail``: the part of the open block the live region renders, enough to fill the screen.
 - ``outline``: what an open block's lines say about where it may be cut.

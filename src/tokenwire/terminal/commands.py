@@ -24,7 +24,15 @@ from tokenwire.terminal.repl import run_repl
 from tokenwire.terminal.session import Asker, ChatFailed
 
 T = TypeVar("T")
-EXIT_CODES = {"complete": 0, "length": 0, "error": 1, "cancelled": 130, "abandoned": 130}
+# A turn that ended with tool calls nobody here can run answered nothing: 1, as for an error.
+EXIT_CODES = {
+    "complete": 0,
+    "length": 0,
+    "tool_calls": 1,
+    "error": 1,
+    "cancelled": 130,
+    "abandoned": 130,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +61,10 @@ def chat(
     notices = console if rich_output else Console(stderr=True, highlight=False)
 
     def view() -> AnswerView:
-        return MarkdownStream(console) if rich_output else PlainStream(sys.stdout)
+        if rich_output:
+            return MarkdownStream(console)
+        width = notices.width if notices.is_terminal else None  # the notes go where notices do
+        return PlainStream(sys.stdout, sys.stderr, width=width)
 
     async def run() -> int:
         async with open_client(url=target.url, token=target.token,

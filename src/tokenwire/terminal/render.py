@@ -6,13 +6,16 @@ lines, and only as much of its end as fills the screen is rendered (``tail.TailC
 redraw costs what the screen holds, not what the answer or its open block holds, so the
 ten-thousandth token costs what the tenth did. The whole block goes to the scrollback once it is
 finished, so nothing is cut and nothing is printed twice.
+
+A tool call is shown as one line once it is complete, and a tool's result as one line after it
+(see ``tools``): the text before them is finished then, so it goes to the scrollback first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import IO, Protocol
+from typing import IO, Literal, Protocol
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
@@ -20,10 +23,13 @@ from rich.markdown import Markdown
 from rich.segment import Segment
 from rich.text import Text
 
+from tokenwire.events import ToolResult, WholeToolCall
 from tokenwire.terminal.blocks import BlockSplitter
 from tokenwire.terminal.tail import Cut, TailCutter
+from tokenwire.terminal.tools import call_line, result_line
 
 CODE_THEME = "monokai"
+PLAIN_WIDTH = 200  # what a tool's line is cut to where there is no screen to fit
 
 
 class AnswerView(Protocol):
@@ -33,25 +39,72 @@ class AnswerView(Protocol):
 
     def delta(self, text: str) -> None: ...
 
+    def tool_call(self, call: WholeToolCall) -> None:
+        """A tool call, once all of it has arrived."""
+
+    def tool_result(self, result: ToolResult) -> None:
+        """What a tool the server ran answered."""
+
     def finish(self) -> None: ...
 
 
 class PlainStream:
-    """The answer's text as it arrives, unbuffered: for pipes, files and dumb terminals."""
+    """The answer's text as it arrives, unbuffered: for pipes, files and dumb terminals.
 
-    def __init__(self, out: IO[str]) -> None:
+    Tool calls and results are lines on ``notes`` (stderr, beside the other notices), so that
+    ``out`` gets the answer alone; cut to ``width``, or to ``PLAIN_WIDTH`` when it is None. Text
+    that follows them (the model's next turn, after tools the server ran) starts a paragraph.
+    """
+
+    def __init__(
+        self, out: IO[str], notes: IO[str] | None = None, *, width: int | None = None
+    ) -> None:
         self._out = out
+        self._notes = notes if notes is not None else out
+        self._width = width or PLAIN_WIDTH
+        self._line_open = False  # text was written to out since its last newline
+        self._text = False  # some text was written to out
+        self._tools = False  # a tool's line came since the last text
 
     def reasoning(self, text: str) -> None:
         return None  # a pipe gets the answer alone
 
     def delta(self, text: str) -> None:
+        if self._tools and self._text:
+            self._out.write("\n\n" if self._line_open else "\n")
+        self._tools = False
+        self._text = True
         self._out.write(text)
         self._out.flush()
+        self._line_open = not text.endswith("\n")
+
+    def tool_call(self, call: WholeToolCall) -> None:
+        self._note(call_line(call, self._width))
+
+    def tool_result(self, result: ToolResult) -> None:
+        self._note(result_line(result, self._width))
 
     def finish(self) -> None:
         self._out.write("\n")
         self._out.flush()
+
+    def _note(self, line: str) -> None:
+        if self._line_open and (self._notes is self._out or _is_terminal(self._out)):
+            # Shown on the same screen: the note starts a line of its own. (A pipe's text is
+            # left as it is.)
+            self._out.write("\n")
+            self._out.flush()
+            self._line_open = False
+        self._notes.write(line + "\n")
+        self._notes.flush()
+        self._tools = True
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 class MarkdownStream:
@@ -71,6 +124,7 @@ class MarkdownStream:
         self._reasoning: list[str] = []
         self._reasoning_shown = False
         self._printed = False
+        self._last: Literal["text", "tool"] = "text"  # what was printed last
         # Redrawn from this thread, at most once a frame, never by rich's refresh thread: the
         # tail and the blocks printed above it then always agree.
         self._frame = 1.0 / frames_per_second if frames_per_second > 0 else 0.0
@@ -97,6 +151,13 @@ class MarkdownStream:
         for block in self._splitter.feed(text):
             self._print(block)
         self._draw_soon()
+
+    def tool_call(self, call: WholeToolCall) -> None:
+        self._tool_line(Text(call_line(call, self.console.width), style="cyan"))
+
+    def tool_result(self, result: ToolResult) -> None:
+        style = "red" if result.is_error else "dim"
+        self._tool_line(Text(result_line(result, self.console.width), style=style))
 
     def refresh(self) -> None:
         """Redraw the tail now."""
@@ -141,6 +202,22 @@ class MarkdownStream:
             lines.insert(0, [])
         self.console.print(_Lines(lines))
         self._printed = True
+        self._last = "text"
+
+    def _tool_line(self, line: Text) -> None:
+        """A line under the text so far, which is finished now: it goes to the scrollback first.
+        A tool's lines follow each other; a blank line sets them apart from text."""
+        if self._reasoning and not self._reasoning_shown:
+            self._show_reasoning()
+        for block in self._splitter.flush():
+            self._print(block)
+        lines = block_lines(self.console, line)
+        if self._printed and self._last == "text":
+            lines.insert(0, [])
+        self.console.print(_Lines(lines))
+        self._printed = True
+        self._last = "tool"
+        self.refresh()
 
     def separator(self) -> bool:
         return self._printed

@@ -2,6 +2,9 @@
 
 The first Ctrl-C asks the server to cancel: the answer ends with ``done`` (``cancelled``) and is
 stored with what was received. A second Ctrl-C stops waiting for that.
+
+Tool calls are shown one line each, and the results of the tools the server ran. This chat runs
+no tool itself: a turn that ends with ``tool_calls`` says which tools the model asked for.
 """
 
 from __future__ import annotations
@@ -18,13 +21,19 @@ from rich.console import Console
 from rich.text import Text
 
 from tokenwire.client import AsyncChatStream, AsyncClient, TokenwireError
-from tokenwire.events import Delta, Reasoning
+from tokenwire.events import Delta, Reasoning, ToolResult
 from tokenwire.terminal.render import AnswerView
+from tokenwire.terminal.tools import CallLines, tool_names
 
-Status = Literal["complete", "length", "cancelled", "error", "abandoned"]
+Status = Literal["complete", "length", "cancelled", "tool_calls", "error", "abandoned"]
 
 
-_FINISHED: dict[str, Status] = {"stop": "complete", "length": "length", "cancelled": "cancelled"}
+_FINISHED: dict[str, Status] = {
+    "stop": "complete",
+    "length": "length",
+    "cancelled": "cancelled",
+    "tool_calls": "tool_calls",
+}
 
 
 class ChatFailed(TokenwireError):
@@ -67,13 +76,21 @@ class Asker:
     async def _show(self, stream: AsyncChatStream) -> Status:
         async with stream:
             view = self._make_view()
+            calls = CallLines()
             try:
                 async for event in stream:
-                    if isinstance(event.payload, Delta):
-                        view.delta(event.payload.text)
-                    elif isinstance(event.payload, Reasoning):
-                        view.reasoning(event.payload.text)
+                    payload = event.payload
+                    for call in calls.add(payload):
+                        view.tool_call(call)
+                    if isinstance(payload, Delta):
+                        view.delta(payload.text)
+                    elif isinstance(payload, Reasoning):
+                        view.reasoning(payload.text)
+                    elif isinstance(payload, ToolResult):
+                        view.tool_result(payload)
             finally:
+                for call in calls.complete():
+                    view.tool_call(call)
                 view.finish()  # what was received stays on the screen
         if stream.error is not None:
             return "error"
@@ -86,6 +103,11 @@ class Asker:
             self._notices.print(Text("⏹ stopped waiting for the answer", style="yellow"))
         elif status == "length":
             self._notices.print(Text("… the answer reached its length limit", style="yellow"))
+        elif status == "tool_calls":
+            names = tool_names(stream.pending_tool_calls) or "none named"
+            self._notices.print(
+                Text(f"⚙ the model asked for tools this chat cannot run: {names}", style="yellow")
+            )
         elif status == "error" and stream.error is not None:
             error = stream.error
             hint = " (asking again may work)" if error.retryable else ""
