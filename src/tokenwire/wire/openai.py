@@ -265,9 +265,12 @@ def completion(
     return body
 
 
-def error_body(code: str, message: str, type_: str = "invalid_request_error") -> dict[str, Any]:
-    """An error in OpenAI's shape, which its SDKs turn into typed exceptions."""
-    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+def error_body(
+    code: str, message: str, type_: str = "invalid_request_error", *, param: str | None = None
+) -> dict[str, Any]:
+    """An error in OpenAI's shape, which its SDKs turn into typed exceptions; ``param`` names
+    the request parameter at fault."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 def _finish_reason(reason: str) -> str:
