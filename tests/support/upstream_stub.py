@@ -16,16 +16,18 @@ or, for sync clients (the ``openai`` SDK), from a thread of its own::
     with ThreadedUpstream() as stub:
         client = openai.OpenAI(base_url=stub.base_url, api_key="sk-test")
 
-Endpoints (also without the ``/v1`` prefix): ``POST /v1/chat/completions`` (``"stream": true``
-answers SSE chunks with ``usage`` when ``stream_options.include_usage`` is set, then
-``data: [DONE]``; otherwise one ``chat.completion`` JSON) and ``GET /v1/models``.
+Endpoints (also without the ``/v1`` prefix, and chat completions under any prefix, as vendors
+mount them): ``POST /v1/chat/completions`` (``"stream": true`` answers SSE chunks with ``usage``
+when ``stream_options.include_usage`` is set, then ``data: [DONE]``; otherwise one
+``chat.completion`` JSON) and ``GET /v1/models``.
 
 Tool calls, log probabilities and vendors' ways are scripted with ``Reply``: ``tool_calls`` (each a
 ``Call`` with its argument pieces), streamed as OpenAI does (``index``, ``id``, ``type`` and
 ``function.name`` on a call's first piece, then ``function.arguments`` pieces; ``interleave`` mixes
 the pieces of parallel calls) or as some vendors do (``tool_ids``: ``repeat`` sends id, type and
 name on every piece, as vLLM may; ``empty-later`` sends ``"id": ""`` on later pieces, as
-DashScope does; ``none`` sends no id; ``tool_index=False`` leaves ``index`` out); ``usage_at``
+DashScope does; ``none`` sends no id; ``tool_index=False`` leaves ``index`` out; ``whole_calls``
+sends each call in one piece, as Ollama does); ``usage_at``
 puts usage in a chunk of its own after the finish (OpenAI, with empty ``choices``), in the finish
 chunk, inside the finish chunk's choice (Kimi) or on every chunk as a running total. A request
 with ``"logprobs": true`` gets ``choices[0].logprobs`` on each content chunk (``top_logprobs``
@@ -165,6 +167,7 @@ class Reply:
     hang: bool = False  # read the request, never answer
     tool_calls: Sequence[Call] = ()
     interleave: bool = False  # parallel calls' pieces mixed, round robin, instead of in turn
+    whole_calls: bool = False  # each call in one piece: id, name and all its arguments (Ollama)
     tool_ids: ToolIds = "first"
     tool_index: bool = True
     usage_at: UsageAt = "own-chunk"
@@ -607,7 +610,8 @@ class UpstreamStub:
             ]
             await self._send_json(conn, 200, {"object": "list", "data": data})
             return "keep"
-        if request.method != "POST" or path != "/chat/completions":
+        # Under any prefix, as vendors mount it: /compatible-mode/v1 (DashScope), /v2 (Qianfan).
+        if request.method != "POST" or not path.endswith("/chat/completions"):
             await self._send_error(conn, 404, f"no route {request.method} {request.path}")
             return "keep"
         body = request.json
@@ -794,8 +798,10 @@ def _tool_call_pieces(reply: Reply) -> list[dict[str, Any]]:
     for index, call in enumerate(reply.tool_calls):
         first: dict[str, Any] = {"index": index, "id": call.id, "type": "function"}
         first["function"] = {"name": call.name, "arguments": ""}
+        if reply.whole_calls:
+            first["function"]["arguments"] = call.whole_arguments
         pieces = [first]
-        for part in call.arguments:
+        for part in () if reply.whole_calls else call.arguments:
             piece: dict[str, Any] = {"index": index, "function": {"arguments": part}}
             if reply.tool_ids == "repeat":
                 piece = {"index": index, "id": call.id, "type": "function"}

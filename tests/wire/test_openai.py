@@ -790,14 +790,18 @@ def test_an_id_and_a_name_sent_again_on_later_pieces_are_not_a_new_call() -> Non
     ]
 
 
-def test_an_empty_id_on_later_pieces_is_no_id() -> None:
-    # DashScope's way: later pieces carry "id": "" and "type": "function".
+def test_an_empty_id_is_no_id() -> None:
+    # DashScope's way: later pieces carry "id": "" and "type": "function"; a server that sends
+    # "" on a first piece too gives no id at all, so the call gets one.
     body = (
         calls(call_piece(0, "call_a", "f", '{"a"'))
-        + calls(call_piece(0, id="", arguments=": 1}"))
+        + calls(call_piece(0, id="", name="", arguments=": 1}"))
+        + calls(call_piece(1, id="", name="g", arguments="{}"))
         + END
     )
-    assert joined(decode(body)) == [WholeToolCall("call_a", "f", '{"a": 1}')]
+    first, made = joined(ChunkDecoder().feed(body))
+    assert first == WholeToolCall("call_a", "f", '{"a": 1}')
+    assert made.id.startswith("call_") and (made.name, made.arguments) == ("g", "{}")
 
 
 def test_a_new_id_with_a_name_under_a_used_index_is_a_new_call_at_the_next_free_index() -> None:
