@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+from tests.support.model_functions import Probe, rich
 from tests.support.servers import RunningServer, replay, run_server
 from tests.support.upstream_stub import Call, Reply, ThreadedUpstream
 from tokenwire.config import ModelConfig
@@ -45,6 +46,7 @@ TWO_CALLS = Reply(
     finish_reason="tool_calls",
 )
 ASK = [{"role": "user", "content": "Weather and time in Paris?"}]
+FN = Probe()  # what the python model "fn" was given
 
 
 def upstream_model(id: str, base_url: str, **more: Any) -> ModelConfig:
@@ -77,7 +79,7 @@ def server(
             upstream_model("eyes", upstream.base_url, vision=True),
             upstream_model("gpt-or-replay", upstream.base_url, fallbacks=("replay",)),
             replay("replay", text="Hello from replay."),
-            ModelConfig(id="fn", provider="python", entry="tests.support.model_functions:echo"),
+            ModelConfig(id="fn", provider="python", entry=rich(FN)),
             # Never loaded: every request to it here is refused before it would run.
             ModelConfig(id="local", provider="local"),
         )
@@ -400,9 +402,22 @@ def test_parameters_that_ask_for_nothing_are_taken_by_any_model(
     assert answer.choices[0].message.content
 
 
-def test_a_python_model_takes_tools(sdk: openai.OpenAI) -> None:
-    answer = sdk.chat.completions.create(model="fn", messages=ASK, tools=[WEATHER])
+def test_a_python_model_is_given_the_tools_and_the_tool_choice(sdk: openai.OpenAI) -> None:
+    answer = sdk.chat.completions.create(
+        model="fn", messages=ASK, tools=[WEATHER], tool_choice="required"
+    )
     assert answer.choices[0].message.content
+    _, params = FN.calls[-1]
+    assert (params.tools, params.tool_choice, params.extra) == ((WEATHER,), "required", {})
+
+
+def test_an_assistants_reasoning_content_goes_back_upstream(
+    sdk: openai.OpenAI, upstream: ThreadedUpstream
+) -> None:
+    # DeepSeek wants it back on the turns of a tool loop in thinking mode.
+    thought = {"role": "assistant", "content": "Sunny.", "reasoning_content": "Check the tool."}
+    sdk.chat.completions.create(model="gpt", messages=[*ASK, thought, *ASK])
+    assert sent(upstream)["messages"][1] == thought
 
 
 def test_images_go_as_they_are_to_a_vision_model(

@@ -1,12 +1,14 @@
 """Any OpenAI-compatible chat completions API, streamed over httpx.
 
-Works with OpenAI, DeepSeek, Qwen (DashScope compatible mode), Ollama, vLLM and the llama.cpp
-server: ``POST {base_url}/chat/completions`` with ``"stream": true``, the answer read as SSE.
+Works with OpenAI, DeepSeek, Qwen (DashScope compatible mode), Baidu Qianfan, Kimi, Ollama, vLLM
+and the llama.cpp server (docs/vendors.md has a tested config for each): ``POST
+{base_url}/chat/completions`` with ``"stream": true``, the answer read as SSE.
 
 How a stream is read: ``tokenwire.wire.openai.ChunkDecoder`` turns the body into payloads
-(``delta.content`` as ``Delta``, ``reasoning_content`` as ``Reasoning``, the last ``usage`` once
-before ``Done``, ``Done`` at ``[DONE]`` with the finish reason seen) and lists its rules; this
-module does the I/O around it:
+(``delta.content`` as ``Delta``, ``reasoning_content`` or ``reasoning`` as ``Reasoning``,
+``delta.tool_calls`` as ``ToolCall`` pieces by index, the last ``usage`` once before ``Done``,
+``Done`` at ``[DONE]`` with the finish reason seen) and lists its rules; this module does the I/O
+around it:
 
 - A body that ends without ``[DONE]`` is ``upstream_incomplete``, *unless* a finish reason was
   already seen: then the answer is complete by the upstream's own word, and several servers
