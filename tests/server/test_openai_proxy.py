@@ -387,7 +387,7 @@ def test_what_a_model_cannot_honour_is_a_400_naming_it(
     assert repr(model) in caught.value.message
 
 
-@pytest.mark.parametrize("model", ["replay", "fn"])
+@pytest.mark.parametrize("model", ["replay", "fn", "gpt-or-replay"])
 def test_parameters_that_ask_for_nothing_are_taken_by_any_model(
     sdk: openai.OpenAI, model: str
 ) -> None:
@@ -400,6 +400,18 @@ def test_parameters_that_ask_for_nothing_are_taken_by_any_model(
         n=1,
     )
     assert answer.choices[0].message.content
+
+
+def test_null_is_the_default_of_every_parameter(server: RunningServer) -> None:
+    body = {
+        "model": "gpt",
+        "messages": ASK,
+        **dict.fromkeys(["stream", "stream_options", "n", "tools", "tool_choice", "logprobs"]),
+        **dict.fromkeys(["temperature", "max_tokens", "max_completion_tokens", "user"]),
+    }
+    response = httpx.post(server.base_url + "/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["object"] == "chat.completion"
 
 
 def test_a_python_model_is_given_the_tools_and_the_tool_choice(sdk: openai.OpenAI) -> None:

@@ -183,7 +183,9 @@ def completion_request(
     # The model, then its fallbacks: any of them may be the one that answers.
     can = [_Can.of(model)] + [_Can.of(models[f]) for f in model.fallbacks if f in models]
 
-    stream = body.get("stream", False)
+    stream = body.get("stream")
+    if stream is None:  # null is the default, as for every parameter
+        stream = False
     if not isinstance(stream, bool):
         raise invalid("`stream` must be a boolean", "stream")
     include_usage = _stream_options(body.get("stream_options"), stream)
@@ -218,8 +220,11 @@ def completion_request(
         if value is None:
             continue
         value = check(value, body)
-        if name in _DEFAULTS and value == _DEFAULTS[name] and not upstream:
-            continue  # asks for nothing any model would not do anyway
+        if name in _DEFAULTS and value == _DEFAULTS[name]:
+            # Asks for nothing a model would not do anyway: any model takes it.
+            if upstream:
+                extra[name] = value
+            continue
         _honoured(can, name, lambda c: c.upstream_only)
         extra[name] = value
     if body.get("parallel_tool_calls") is not None and not tools:
