@@ -4,7 +4,10 @@ puts usage, what its requests must carry. The docs cannot go stale without this 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -171,3 +174,19 @@ async def test_each_model_streams_its_vendors_way_into_the_same_answer(
             assert body[key] == value
         if "stream_options" not in configured.extra_body:
             assert body["stream_options"] == {"include_usage": True}
+
+
+def test_tokenwire_serve_names_an_unset_header_variable_and_exits(tmp_path: Path) -> None:
+    (tmp_path / "tokenwire.toml").write_text(blocks()["Azure OpenAI"], encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "AZURE_OPENAI_API_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tokenwire.cli", "serve", "--config", "tokenwire.toml"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(DOCS.parents[1] / "src")},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert b"the environment variable AZURE_OPENAI_API_KEY, which is not set" in done.stderr
+    assert b"Traceback" not in done.stderr

@@ -42,12 +42,12 @@ def build_provider(model: ModelConfig, env: Mapping[str, str] | None = None) -> 
         first_token_timeout=model.first_token_timeout,
         idle_timeout=model.effective_idle_timeout,
         headers=model.headers,
-        secret_headers=_secret_headers(model, env),
+        secret_headers=secret_headers(model, env),
         extra_body=model.extra_body,
     )
 
 
-def _secret_headers(model: ModelConfig, env: Mapping[str, str]) -> dict[str, str]:
+def secret_headers(model: ModelConfig, env: Mapping[str, str]) -> dict[str, str]:
     """The values of ``headers_env``, read from the environment now; a variable that is not set
     is a ``ConfigError`` that names it (never a value)."""
     values: dict[str, str] = {}
