@@ -1000,6 +1000,12 @@ def test_a_completion_with_tool_calls_that_says_stop_ends_as_tool_calls() -> Non
     assert decode_completion(whole(message))[-1] == Done("tool_calls")
 
 
+@pytest.mark.parametrize("tool_calls", [5, {"id": "c"}, ["c"]])
+def test_a_completion_whose_tool_calls_are_of_the_wrong_shape_is_malformed(tool_calls: Any) -> None:
+    with pytest.raises(MalformedAnswer):
+        decode_completion(whole({"role": "assistant", "content": None, "tool_calls": tool_calls}))
+
+
 def test_a_completions_logprobs_come_before_its_text_when_asked_for() -> None:
     body = whole({"role": "assistant", "content": "Hi"}, logprobs={"content": [LOGPROB]})
     assert decode_completion(body, logprobs=True) == [Logprobs([LOGPROB]), Delta("Hi"), Done()]

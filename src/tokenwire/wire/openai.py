@@ -653,6 +653,8 @@ def decode_completion(body: bytes, *, logprobs: bool = False) -> list[ChunkPaylo
         out.append(Delta(str(text)))
     tools: _ToolCalls | None = None
     if calls:
+        if type(calls) is not list:
+            raise MalformedAnswer("tool_calls is not a list", data)
         tools = _ToolCalls()
         # Whole calls: each is its own index, whatever the server numbered it.
         tools.feed([_whole_call(call, i) for i, call in enumerate(calls)], data, out)
