@@ -81,3 +81,49 @@ def test_command_line_overrides_win(tmp_path: Path) -> None:
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         load_settings(write(tmp_path, text), env={})
+
+
+def test_a_vendors_headers_body_and_vision_are_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        [[models]]
+        id = "qwen"
+        provider = "openai"
+        base_url = "https://dashscope.aliyuncs.com/compatible-mode/v1"
+        vision = true
+        headers = { "X-Title" = "tokenwire" }
+        headers_env = { "X-Api-Key" = "QWEN_HEADER_KEY" }
+        extra_body = { enable_thinking = true, thinking = { type = "enabled" } }
+        """,
+    )
+    (model,) = load_settings(path, env={}).models
+    assert model.vision and model.headers == {"X-Title": "tokenwire"}
+    assert model.headers_env == {"X-Api-Key": "QWEN_HEADER_KEY"}
+    assert model.extra_body == {"enable_thinking": True, "thinking": {"type": "enabled"}}
+
+
+OPENAI = "[[models]]\nid = 'x'\nprovider = 'openai'\nbase_url = 'http://h/v1'\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (OPENAI + "headers = { Authorization = 'Bearer sk-x' }\n", "name the environment variable"),
+        (OPENAI + "headers = { 'Content-Length' = '5' }\n", "set by tokenwire itself"),
+        (OPENAI + "headers = { 'X bad' = 'v' }\n", "maps header names to strings"),
+        (OPENAI + "headers = { X-N = 5 }\n", "maps header names to strings"),
+        (
+            OPENAI + "headers = { A = 'v' }\nheaders_env = { a = 'V' }\n",
+            "in headers and headers_env",
+        ),
+        (OPENAI + "extra_body = { messages = [] }\n", "cannot set messages"),
+        (OPENAI + "extra_body = 5\n", "must be a table"),
+        (OPENAI + "vision = 'yes'\n", "true or false"),
+        ("[[models]]\nid = 'x'\nprovider = 'local'\nvision = true\n", "cannot read images"),
+        ("[[models]]\nid='x'\nprovider='replay'\ntext='t'\nheaders={A='b'}\n", "only for openai"),
+    ],
+)
+def test_bad_vendor_settings_are_a_clear_error(tmp_path: Path, text: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_settings(write(tmp_path, text), env={})

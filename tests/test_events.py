@@ -10,6 +10,7 @@ from tokenwire.events import (
     Done,
     Error,
     Event,
+    Logprobs,
     Reasoning,
     Start,
     ToolCall,
@@ -69,6 +70,16 @@ def test_a_tool_result_round_trips_with_its_error_flag() -> None:
         "is_error": True,
     }
     assert Event.from_json(event.json) == event
+
+
+def test_logprobs_round_trip_and_leave_the_answer_as_it_is() -> None:
+    entry = {"token": "你", "logprob": -0.5, "bytes": [228, 189, 160], "top_logprobs": []}
+    event = Event.make(3, Logprobs([entry]))
+    assert event.to_dict() == {"type": "logprobs", "seq": 3, "content": [entry]}
+    assert Event.from_json(event.json) == event
+    answer = Answer()
+    answer.add(event.payload)
+    assert (answer.text, answer.tool_calls, answer.final) == ("", [], None)
 
 
 def test_answer_joins_interleaved_parallel_calls_by_index_and_never_merges_a_later_turn() -> None:

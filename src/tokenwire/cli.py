@@ -60,6 +60,7 @@ def serve(
     """Run the server: the chat API, the OpenAI-compatible API and the web app."""
     from tokenwire.logs import configure_logging
     from tokenwire.providers.python import check_entry
+    from tokenwire.providers.registry import secret_headers
     from tokenwire.server.runner import run_server
 
     # Model functions (`entry = "module:function"`) import from here, as uvicorn's apps do.
@@ -70,6 +71,7 @@ def serve(
         for model in settings.models:  # a clear message now rather than a failed start later
             if model.provider == "python":
                 check_entry(model.entry)
+            secret_headers(model, os.environ)  # every header's variable is set
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(log_level, log_format)

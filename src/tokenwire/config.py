@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,17 @@ class ModelConfig:
     connect_timeout: float = 10.0
     first_token_timeout: float = 60.0
     idle_timeout: float | None = None  # defaults to first_token_timeout
+    # openai: what every request to this upstream carries (see docs/vendors.md).
+    # `headers` go as they are (OpenRouter's HTTP-Referer and X-Title, Qianfan's appid);
+    # `headers_env` names, per header, the environment variable holding a secret value, which is
+    # never written here nor logged; `extra_body` is merged into every request body (Qwen's
+    # enable_thinking, DeepSeek's thinking): over tokenwire's defaults, under the parameters of
+    # the request itself; from Python, a key set to None removes one of tokenwire's defaults.
+    headers: Mapping[str, str] = field(default_factory=dict, hash=False)
+    headers_env: Mapping[str, str] = field(default_factory=dict, hash=False)
+    extra_body: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # Whether the model reads image parts of a message (openai and python models only).
+    vision: bool = False
     # local
     path: str | None = None  # any GGUF; defaults to the bundled SmolLM2-135M-Instruct
     context_size: int = 2048
@@ -211,7 +222,67 @@ def _checked(model: ModelConfig, index: int) -> ModelConfig:
             f"{where} ({model.id}): a python model needs `entry`, "
             '"package.module:function" or the function itself'
         )
-    return model
+    return _checked_upstream(model, f"{where} ({model.id})")
+
+
+# Headers that carry a credential: their value goes in an environment variable (headers_env).
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key", "cookie"}
+)
+# Headers the HTTP client sets itself, from the body and the URL.
+_FRAMING_HEADERS = frozenset(
+    {"content-length", "content-type", "host", "transfer-encoding", "connection"}
+)
+_RESERVED_BODY_KEYS = frozenset({"model", "messages", "stream"})
+
+
+def _checked_upstream(model: ModelConfig, where: str) -> ModelConfig:
+    """``headers``, ``headers_env``, ``extra_body`` and ``vision``: their shapes, where they go."""
+    tables: dict[str, dict[str, Any]] = {}
+    for name in ("headers", "headers_env", "extra_body"):
+        value = getattr(model, name)
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) and k for k in value):
+            raise ConfigError(f"{where}: `{name}` must be a table with string keys")
+        if value and model.provider != "openai":
+            raise ConfigError(f"{where}: `{name}` is only for openai models")
+        tables[name] = dict(value)
+    for name in ("headers", "headers_env"):
+        for header, value in tables[name].items():
+            if not isinstance(value, str) or not _is_token(header):
+                raise ConfigError(
+                    f"{where}: `{name}` maps header names to strings; {header!r} is not one"
+                )
+            if header.lower() in _FRAMING_HEADERS:
+                raise ConfigError(f"{where}: the header {header!r} is set by tokenwire itself")
+    for header in tables["headers"]:
+        if header.lower() in SECRET_HEADERS:
+            raise ConfigError(
+                f"{where}: the header {header!r} holds a credential: name the environment "
+                f"variable that holds it in `headers_env` instead"
+            )
+    duplicated = {h.lower() for h in tables["headers"]} & {h.lower() for h in tables["headers_env"]}
+    if duplicated:
+        raise ConfigError(f"{where}: {', '.join(sorted(duplicated))} in headers and headers_env")
+    reserved = _RESERVED_BODY_KEYS & set(tables["extra_body"])
+    if reserved:
+        raise ConfigError(
+            f"{where}: `extra_body` cannot set {', '.join(sorted(reserved))}: tokenwire does"
+        )
+    if not isinstance(model.vision, bool):
+        raise ConfigError(f"{where}: `vision` must be true or false")
+    if model.vision and model.provider not in ("openai", "python"):
+        raise ConfigError(f"{where}: a {model.provider} model cannot read images (`vision`)")
+    return replace(
+        model,
+        headers=tables["headers"],
+        headers_env=tables["headers_env"],
+        extra_body=tables["extra_body"],
+    )
+
+
+def _is_token(name: str) -> bool:
+    """An HTTP field name (RFC 9110 token)."""
+    return all(c.isascii() and (c.isalnum() or c in "!#$%&'*+-.^_`|~") for c in name)
 
 
 def _check_fallbacks(models: list[ModelConfig]) -> None:

@@ -1,7 +1,8 @@
 """The event model, protocol v1: the one source of truth for every transport.
 
 A provider yields *payloads* (``Delta``, ``Reasoning``, ``ToolCall``, ``Usage``, ``Done``,
-``Error``); the hub also writes ``ToolResult`` when it runs a tool itself. The hub
+``Error``, and ``Logprobs`` when a ``/v1`` client asked for them); the hub also writes
+``ToolResult`` when it runs a tool itself. The hub
 numbers them into ``Event``s and appends them to a stream log. An ``Event`` encodes its JSON once,
 when it is made, so SSE, NDJSON and WebSocket writers to any number of readers share one encoding.
 """
@@ -16,7 +17,7 @@ import orjson
 PROTOCOL_VERSION: Final = 1
 
 EventType = Literal[
-    "start", "delta", "reasoning", "tool_call", "tool_result", "usage", "done", "error"
+    "start", "delta", "reasoning", "tool_call", "tool_result", "logprobs", "usage", "done", "error"
 ]
 FinishReason = Literal["stop", "length", "tool_calls", "cancelled"]
 TERMINAL_TYPES: Final = frozenset({"done", "error"})
@@ -66,6 +67,20 @@ class ToolResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Logprobs:
+    """The log probabilities of the ``Delta`` that comes next: OpenAI's
+    ``choices[0].logprobs.content`` entries (``token``, ``logprob``, ``bytes``,
+    ``top_logprobs``) as the upstream sent them.
+
+    Only in a stream whose ``/v1/chat/completions`` client asked for ``logprobs``: a kind of its
+    own, so that a ``Delta`` stays one string and its fast paths never look for them.
+    """
+
+    content: list[dict[str, Any]]
+    type: Literal["logprobs"] = field(default="logprobs", init=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int
     completion_tokens: int
@@ -86,13 +101,14 @@ class Error:
     type: Literal["error"] = field(default="error", init=False)
 
 
-Payload = Start | Delta | Reasoning | ToolCall | ToolResult | Usage | Done | Error
+Payload = Start | Delta | Reasoning | ToolCall | ToolResult | Logprobs | Usage | Done | Error
 _PAYLOAD_TYPES: Final[dict[str, type[Payload]]] = {
     "start": Start,
     "delta": Delta,
     "reasoning": Reasoning,
     "tool_call": ToolCall,
     "tool_result": ToolResult,
+    "logprobs": Logprobs,
     "usage": Usage,
     "done": Done,
     "error": Error,

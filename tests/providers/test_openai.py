@@ -15,12 +15,13 @@ import pytest
 import tokenwire.providers.openai as openai_module
 from tests.support.upstream_stub import (
     REASONING,
+    Call,
     Reply,
     ThreadedUpstream,
     UpstreamStub,
     refused_base_url,
 )
-from tokenwire.events import Delta, Done, Reasoning, Usage
+from tokenwire.events import Delta, Done, Logprobs, Reasoning, ToolCall, Usage
 from tokenwire.providers.base import GenerationParams, ProviderError, ProviderPayload
 from tokenwire.providers.openai import OpenAIProvider
 from tokenwire.wire.sse import SSEDecoder
@@ -577,3 +578,143 @@ def test_the_openai_sdk_reads_the_stub() -> None:
                 )
             assert [m.id for m in client.models.list()][:1] == ["echo"]
         assert upstream.requests[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+# --- tools, logprobs, a vendor's headers and body --------------------------------------------
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+async def test_tools_tool_choice_and_a_history_of_calls_go_upstream_as_they_are(
+    stub: UpstreamStub, make: Factory
+) -> None:
+    history = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_a",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_a", "content": "sunny"},
+    ]
+    choice = {"type": "function", "function": {"name": "get_weather"}}
+    params = GenerationParams(tools=(WEATHER_TOOL,), tool_choice=choice)
+    [p async for p in make("echo").stream(history, params)]
+    sent = stub.last_request.json
+    assert sent["messages"] == history
+    assert (sent["tools"], sent["tool_choice"]) == ([WEATHER_TOOL], choice)
+
+
+async def test_no_tools_no_tool_keys(stub: UpstreamStub, make: Factory) -> None:
+    await collect(make("echo"))
+    assert not {"tools", "tool_choice"} & set(stub.last_request.json)
+
+
+async def test_streamed_parallel_calls_come_as_pieces_by_index(
+    stub: UpstreamStub, make: Factory
+) -> None:
+    stub.script(
+        Reply(
+            tool_calls=(
+                Call("call_a", "get_weather", ('{"city"', ': "Paris"}')),
+                Call("call_b", "get_time", ('{"tz"', ': "CET"}')),
+            ),
+            interleave=True,
+            finish_reason="tool_calls",
+        )
+    )
+    got = await collect(make("echo"))
+    assert [p for p in got if isinstance(p, ToolCall)] == [
+        ToolCall(0, "call_a", "get_weather", ""),
+        ToolCall(1, "call_b", "get_time", ""),
+        ToolCall(0, arguments='{"city"'),
+        ToolCall(1, arguments='{"tz"'),
+        ToolCall(0, arguments=': "Paris"}'),
+        ToolCall(1, arguments=': "CET"}'),
+    ]
+    assert got[-1] == Done("tool_calls")
+
+
+async def test_tool_calls_in_a_json_answer(stub: UpstreamStub, make: Factory) -> None:
+    stub.script(Reply(tool_calls=(Call("call_a", "f", ('{"a": 1}',)),), stream=False))
+    got = await collect(make("echo"))
+    assert got[0] == ToolCall(0, "call_a", "f", '{"a": 1}')
+    assert got[-1] == Done("tool_calls")
+
+
+async def test_logprobs_are_decoded_only_when_the_request_asks_for_them(
+    stub: UpstreamStub, make: Factory
+) -> None:
+    provider = make("echo")
+    asked = await collect(provider, "Hi", GenerationParams(extra={"logprobs": True}))
+    assert [type(p).__name__ for p in asked[:2]] == ["Logprobs", "Delta"]
+    first = asked[0]
+    assert isinstance(first, Logprobs) and first.content[0]["token"] == "Hi"
+    assert stub.last_request.json["logprobs"] is True
+    assert not any(isinstance(p, Logprobs) for p in await collect(provider, "Hi"))
+
+
+async def test_extra_body_goes_over_the_defaults_and_under_the_request(
+    stub: UpstreamStub, make: Factory
+) -> None:
+    provider = make(
+        "echo",
+        extra_body={
+            "enable_thinking": False,
+            "temperature": 0.1,
+            "stream_options": {"include_usage": True, "chunk_include_usage": True},
+            "model": "not-this",
+        },
+    )
+    await collect(provider, "Hi", GenerationParams(temperature=0.7))
+    sent = stub.last_request.json
+    assert sent["model"] == "echo" and sent["enable_thinking"] is False
+    assert sent["temperature"] == 0.7  # the request's own parameter wins
+    assert sent["stream_options"] == {"include_usage": True, "chunk_include_usage": True}
+    await collect(make("echo", extra_body={"stream_options": None}), "Hi")
+    assert "stream_options" not in stub.last_request.json
+
+
+async def test_secret_headers_are_sent_and_never_shown(stub: UpstreamStub, make: Factory) -> None:
+    secret = "or-secret-5b4a3c2d1e"
+    stub.script(Reply(status=400, error_message=f"bad key {secret} for this route"))
+    provider = make(
+        "echo",
+        headers={"HTTP-Referer": "https://example.org", "X-Title": "tokenwire"},
+        secret_headers={"X-Custom-Key": secret},
+    )
+    _, error = await collect_error(provider)
+    assert secret not in error.message and "[redacted]" in error.message
+    headers = stub.last_request.headers
+    assert headers["x-custom-key"] == secret
+    assert (headers["http-referer"], headers["x-title"]) == ("https://example.org", "tokenwire")
+    assert secret not in repr(provider)
+
+
+def test_a_header_from_an_unset_variable_is_a_config_error_naming_the_variable() -> None:
+    from tokenwire.config import ConfigError, ModelConfig
+    from tokenwire.providers.registry import build_provider
+
+    model = ModelConfig(
+        id="up",
+        provider="openai",
+        base_url="http://127.0.0.1:9/v1",
+        headers_env={"X-Api-Key": "TW_TEST_HEADER_KEY"},
+    )
+    with pytest.raises(ConfigError, match="TW_TEST_HEADER_KEY, which is not set"):
+        build_provider(model, env={})
+    provider = build_provider(model, env={"TW_TEST_HEADER_KEY": "s3cret-value"})
+    assert "s3cret-value" not in repr(provider)

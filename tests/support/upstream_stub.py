@@ -16,9 +16,22 @@ or, for sync clients (the ``openai`` SDK), from a thread of its own::
     with ThreadedUpstream() as stub:
         client = openai.OpenAI(base_url=stub.base_url, api_key="sk-test")
 
-Endpoints (also without the ``/v1`` prefix): ``POST /v1/chat/completions`` (``"stream": true``
-answers SSE chunks with ``usage`` when ``stream_options.include_usage`` is set, then
-``data: [DONE]``; otherwise one ``chat.completion`` JSON) and ``GET /v1/models``.
+Endpoints (also without the ``/v1`` prefix, and chat completions under any prefix, as vendors
+mount them): ``POST /v1/chat/completions`` (``"stream": true`` answers SSE chunks with ``usage``
+when ``stream_options.include_usage`` is set, then ``data: [DONE]``; otherwise one
+``chat.completion`` JSON) and ``GET /v1/models``.
+
+Tool calls, log probabilities and vendors' ways are scripted with ``Reply``: ``tool_calls`` (each a
+``Call`` with its argument pieces), streamed as OpenAI does (``index``, ``id``, ``type`` and
+``function.name`` on a call's first piece, then ``function.arguments`` pieces; ``interleave`` mixes
+the pieces of parallel calls) or as some vendors do (``tool_ids``: ``repeat`` sends id, type and
+name on every piece, as vLLM may; ``empty-later`` sends ``"id": ""`` on later pieces, as
+DashScope does; ``none`` sends no id; ``tool_index=False`` leaves ``index`` out; ``whole_calls``
+sends each call in one piece, as Ollama does); ``usage_at``
+puts usage in a chunk of its own after the finish (OpenAI, with empty ``choices``), in the finish
+chunk, inside the finish chunk's choice (Kimi) or on every chunk as a running total. A request
+with ``"logprobs": true`` gets ``choices[0].logprobs`` on each content chunk (``top_logprobs``
+entries too). Non-streamed answers carry ``message.tool_calls``.
 
 What a chat request gets is chosen, in this order, by the next scripted reply
 (``stub.script(Reply(...), "fault:reset", ...)``, first in first out, one per request) or by the
@@ -85,6 +98,7 @@ import orjson
 from tests.support.services import free_port
 
 __all__ = [
+    "Call",
     "RecordedRequest",
     "Reply",
     "ThreadedUpstream",
@@ -103,6 +117,24 @@ RESET_PAUSE = 0.05  # seconds between the last chunk and a reset, so the client 
 _WORD = re.compile(r"\s*\S+")
 
 End = Literal["close", "eof", "stall", "reset"]
+ToolIds = Literal["first", "repeat", "empty-later", "none"]
+UsageAt = Literal["own-chunk", "finish", "choice", "every-chunk"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """A tool call the stub makes: its id and name, and its JSON arguments in the pieces they
+    are streamed in (one piece: the whole arguments in one delta, as Ollama sends them)."""
+
+    id: str
+    name: str
+    arguments: Sequence[str] = ("{}",)
+
+    @property
+    def whole_arguments(self) -> str:
+        return "".join(self.arguments)
+
+
 # What the connection does after a response: serve the next request, close, or reset (done).
 After = Literal["keep", "close", "reset"]
 
@@ -133,6 +165,12 @@ class Reply:
     status: int = 200  # not 2xx: an OpenAI-style JSON error with ``error_message``
     error_message: str | None = None
     hang: bool = False  # read the request, never answer
+    tool_calls: Sequence[Call] = ()
+    interleave: bool = False  # parallel calls' pieces mixed, round robin, instead of in turn
+    whole_calls: bool = False  # each call in one piece: id, name and all its arguments (Ollama)
+    tool_ids: ToolIds = "first"
+    tool_index: bool = True
+    usage_at: UsageAt = "own-chunk"
 
 
 @dataclass
@@ -572,7 +610,8 @@ class UpstreamStub:
             ]
             await self._send_json(conn, 200, {"object": "list", "data": data})
             return "keep"
-        if request.method != "POST" or path != "/chat/completions":
+        # Under any prefix, as vendors mount it: /compatible-mode/v1 (DashScope), /v2 (Qianfan).
+        if request.method != "POST" or not path.endswith("/chat/completions"):
             await self._send_error(conn, 404, f"no route {request.method} {request.path}")
             return "keep"
         body = request.json
@@ -606,6 +645,20 @@ class UpstreamStub:
             message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
             if reply.reasoning:
                 message[reply.reasoning_field] = "".join(reply.reasoning)
+            if reply.tool_calls:
+                message["content"] = message["content"] or None
+                message["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.whole_arguments},
+                    }
+                    for call in reply.tool_calls
+                ]
+            logprobs = None
+            if body.get("logprobs") is True and content:
+                top = body.get("top_logprobs")
+                logprobs = {"content": _logprobs("".join(content), top), "refusal": None}
             await self._send_json(
                 conn,
                 200,
@@ -618,7 +671,7 @@ class UpstreamStub:
                         {
                             "index": 0,
                             "message": message,
-                            "logprobs": None,
+                            "logprobs": logprobs,
                             "finish_reason": reply.finish_reason or "stop",
                         }
                     ],
@@ -647,25 +700,45 @@ class UpstreamStub:
             "system_fingerprint": None,
         }
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            obj: dict[str, Any] = {
-                **base,
-                "choices": [
-                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-                ],
+        logprobs = body.get("logprobs") is True
+        top = body.get("top_logprobs")
+        sent = [0]  # content chunks so far: the running total of usage_at="every-chunk"
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
+            choice: dict[str, Any] = {
+                "index": 0,
+                "delta": delta,
+                "logprobs": logprobs,
+                "finish_reason": finish,
             }
+            obj: dict[str, Any] = {**base, "choices": [choice]}
             if include_usage:
                 obj["usage"] = None
+                if reply.usage_at == "every-chunk":
+                    sent[0] += 1 if delta.get("content") else 0
+                    obj["usage"] = _usage((usage[0], sent[0]))
+                if finish is not None and reply.usage_at == "finish":
+                    obj["usage"] = _usage(usage)
+                if finish is not None and reply.usage_at == "choice":
+                    del obj["usage"]
+                    choice["usage"] = _usage(usage)
             return b"data: " + orjson.dumps(obj) + b"\n\n"
 
         events = [chunk({"role": "assistant", "content": ""})]
         events += [chunk({"content": None, reply.reasoning_field: r}) for r in reply.reasoning]
-        events += [chunk({"content": c}) for c in content]
+        events += [
+            chunk(
+                {"content": c},
+                logprobs={"content": _logprobs(c, top), "refusal": None} if logprobs else None,
+            )
+            for c in content
+        ]
+        events += [chunk({"tool_calls": [piece]}) for piece in _tool_call_pieces(reply)]
         if reply.inject:
             events.append(reply.inject)
         if reply.finish_reason is not None:
             events.append(chunk({}, reply.finish_reason))
-            if include_usage:
+            if include_usage and reply.usage_at == "own-chunk":
                 usage_chunk = {**base, "choices": [], "usage": _usage(usage)}
                 events.append(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
         if reply.done:
@@ -717,6 +790,52 @@ class UpstreamStub:
         extra = [("retry-after", "1")] if status == 429 else []
         body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
         await self._send_json(conn, status, body, extra)
+
+
+def _tool_call_pieces(reply: Reply) -> list[dict[str, Any]]:
+    """The ``delta.tool_calls`` entries of the reply's calls, in the order they are streamed."""
+    per_call: list[list[dict[str, Any]]] = []
+    for index, call in enumerate(reply.tool_calls):
+        first: dict[str, Any] = {"index": index, "id": call.id, "type": "function"}
+        first["function"] = {"name": call.name, "arguments": ""}
+        if reply.whole_calls:
+            first["function"]["arguments"] = call.whole_arguments
+        pieces = [first]
+        for part in () if reply.whole_calls else call.arguments:
+            piece: dict[str, Any] = {"index": index, "function": {"arguments": part}}
+            if reply.tool_ids == "repeat":
+                piece = {"index": index, "id": call.id, "type": "function"}
+                piece["function"] = {"name": call.name, "arguments": part}
+            elif reply.tool_ids == "empty-later":
+                piece = {"index": index, "id": "", "type": "function", **piece}
+            pieces.append(piece)
+        for piece in pieces:
+            if reply.tool_ids == "none":
+                piece.pop("id", None)
+            if not reply.tool_index:
+                piece.pop("index")
+        per_call.append(pieces)
+    if not reply.interleave:
+        return [piece for pieces in per_call for piece in pieces]
+    mixed: list[dict[str, Any]] = []
+    for round_ in itertools.zip_longest(*per_call):
+        mixed += [piece for piece in round_ if piece is not None]
+    return mixed
+
+
+def _logprobs(text: str, top: Any) -> list[dict[str, Any]]:
+    """Made-up log probabilities for ``text``, as one token, with ``top`` alternatives."""
+    alternatives = top if isinstance(top, int) and top > 0 else 0
+    entry = {"token": text, "logprob": -0.25, "bytes": list(text.encode())}
+    return [
+        {
+            **entry,
+            "top_logprobs": [
+                {"token": f"{text}{i}", "logprob": -1.0 - i, "bytes": None}
+                for i in range(alternatives)
+            ],
+        }
+    ]
 
 
 def _usage(usage: tuple[int, int]) -> dict[str, int]:

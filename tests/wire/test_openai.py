@@ -10,7 +10,20 @@ from typing import Any
 import orjson
 import pytest
 
-from tokenwire.events import Delta, Done, Error, Event, Payload, Reasoning, Start, Usage
+from tokenwire.events import (
+    Delta,
+    Done,
+    Error,
+    Event,
+    Logprobs,
+    Payload,
+    Reasoning,
+    Start,
+    ToolCall,
+    ToolResult,
+    Usage,
+    WholeToolCall,
+)
 from tokenwire.wire.openai import (
     DONE,
     AnswerError,
@@ -373,16 +386,27 @@ ROLE = sse_chunk({"role": "assistant", "content": ""})
 END = b"data: [DONE]\n\n"
 
 
-def decode(body: bytes) -> list[ChunkPayload]:
+def decode(body: bytes, *, logprobs: bool = False) -> list[ChunkPayload]:
     """What the decoder gives for ``body``, which must be the same whole, byte by byte and cut in
     two at every offset: the network may split anything anywhere."""
-    whole = ChunkDecoder().feed(body)
-    one = ChunkDecoder()
-    assert [p for i in range(len(body)) for p in one.feed(body[i : i + 1])] == whole
+    whole = ChunkDecoder(logprobs=logprobs).feed(body)
+    one = ChunkDecoder(logprobs=logprobs)
+    assert same([p for i in range(len(body)) for p in one.feed(body[i : i + 1])], whole)
     for cut in range(1, len(body)):
-        two = ChunkDecoder()
-        assert two.feed(body[:cut]) + two.feed(body[cut:]) == whole, cut
+        two = ChunkDecoder(logprobs=logprobs)
+        assert same(two.feed(body[:cut]) + two.feed(body[cut:]), whole), cut
     return whole
+
+
+def same(got: list[ChunkPayload], expected: list[ChunkPayload]) -> bool:
+    """Equal, but for the ids the decoder makes up for calls that came without one."""
+    return [_without_made_id(p) for p in got] == [_without_made_id(p) for p in expected]
+
+
+def _without_made_id(payload: ChunkPayload) -> ChunkPayload:
+    if isinstance(payload, ToolCall) and payload.id is not None and payload.id.startswith("call_"):
+        return ToolCall(payload.index, "call_made", payload.name, payload.arguments)
+    return payload
 
 
 def decode_error(body: bytes) -> AnswerError:
@@ -471,9 +495,16 @@ def test_missing_token_counts_are_zero() -> None:
 
 @pytest.mark.parametrize(
     ("theirs", "ours"),
-    [("stop", "stop"), ("length", "length"), ("tool_calls", "stop"), ("content_filter", "stop")],
+    [
+        ("stop", "stop"),
+        ("length", "length"),
+        ("tool_calls", "tool_calls"),
+        ("content_filter", "stop"),
+    ],
 )
-def test_finish_reason_length_is_length_and_anything_else_is_stop(theirs: str, ours: str) -> None:
+def test_finish_reason_length_and_tool_calls_are_kept_and_anything_else_is_stop(
+    theirs: str, ours: str
+) -> None:
     assert decode(sse_chunk(finish_reason=theirs) + END) == [Done(ours)]  # type: ignore[arg-type]
 
 
@@ -645,3 +676,473 @@ def test_what_is_not_a_completion_is_malformed(body: bytes, what: str) -> None:
     with pytest.raises(MalformedAnswer) as info:
         decode_completion(body)
     assert info.value.what == what
+
+
+# --- tool calls, logprobs and vendors' ways: ChunkDecoder and decode_completion ---------------
+
+
+def call_piece(
+    index: int | None = 0,
+    id: str | None = None,
+    name: str | None = None,
+    arguments: Any = None,
+    **more: Any,
+) -> dict[str, Any]:
+    """One entry of ``delta.tool_calls``: only the members given (``type`` with an ``id``)."""
+    piece: dict[str, Any] = dict(more)
+    if index is not None:
+        piece["index"] = index
+    if id is not None:
+        piece["id"] = id
+        piece.setdefault("type", "function")
+    function: dict[str, Any] = {}
+    if name is not None:
+        function["name"] = name
+    if arguments is not None:
+        function["arguments"] = arguments
+    if function:
+        piece["function"] = function
+    return piece
+
+
+def calls(*pieces: dict[str, Any], finish_reason: Any = None) -> bytes:
+    return sse_chunk({"tool_calls": list(pieces)}, finish_reason)
+
+
+def joined(payloads: list[ChunkPayload]) -> list[WholeToolCall]:
+    """The calls the pieces add up to, joined as every reader of a stream joins them."""
+    from tokenwire.events import Answer
+
+    answer = Answer()
+    for payload in payloads:
+        answer.add(payload)
+    return answer.tool_calls
+
+
+def test_a_calls_first_piece_has_its_id_and_name_and_later_pieces_only_arguments() -> None:
+    body = (
+        sse_chunk(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [call_piece(0, "call_a", "get_weather", "")],
+            }
+        )
+        + calls(call_piece(0, arguments='{"city": '))
+        + calls(call_piece(0, arguments='"Paris"}'))
+        + sse_chunk(finish_reason="tool_calls")
+        + END
+    )
+    assert decode(body) == [
+        ToolCall(0, "call_a", "get_weather", ""),
+        ToolCall(0, arguments='{"city": '),
+        ToolCall(0, arguments='"Paris"}'),
+        Done("tool_calls"),
+    ]
+
+
+def test_parallel_calls_whose_pieces_interleave_are_never_merged() -> None:
+    body = (
+        calls(call_piece(0, "call_a", "get_weather", '{"ci'))
+        + calls(call_piece(1, "call_b", "get_time", '{"tz'))
+        + calls(call_piece(0, arguments='ty": "Paris"}'))
+        + calls(call_piece(1, arguments='": "CET"}'))
+        + sse_chunk(finish_reason="tool_calls")
+        + END
+    )
+    payloads = decode(body)
+    assert [p.index for p in payloads if isinstance(p, ToolCall)] == [0, 1, 0, 1]
+    assert joined(payloads) == [
+        WholeToolCall("call_a", "get_weather", '{"city": "Paris"}'),
+        WholeToolCall("call_b", "get_time", '{"tz": "CET"}'),
+    ]
+
+
+def test_two_calls_in_one_delta_keep_their_indexes() -> None:
+    body = calls(call_piece(0, "call_a", "f", "{}"), call_piece(1, "call_b", "g", "{}")) + END
+    assert decode(body) == [
+        ToolCall(0, "call_a", "f", "{}"),
+        ToolCall(1, "call_b", "g", "{}"),
+        Done("tool_calls"),
+    ]
+
+
+def test_no_argument_piece_is_dropped_however_small() -> None:
+    arguments = '{"text": "你好, 🌍", "n": [1, 2, 3]}'
+    pieces = [arguments[i : i + 1] for i in range(len(arguments))]
+    body = calls(call_piece(0, "call_a", "echo", "")) + b"".join(
+        calls(call_piece(0, arguments=piece)) for piece in pieces
+    )
+    assert joined(decode(body + END)) == [WholeToolCall("call_a", "echo", arguments)]
+
+
+def test_an_id_and_a_name_sent_again_on_later_pieces_are_not_a_new_call() -> None:
+    # vLLM's way with some tool parsers: every piece repeats the id, the type and the name.
+    body = (
+        calls(call_piece(0, "call_a", "get_weather", '{"city":'))
+        + calls(call_piece(0, "call_a", "get_weather", ' "Paris"}'))
+        + END
+    )
+    assert decode(body) == [
+        ToolCall(0, "call_a", "get_weather", '{"city":'),
+        ToolCall(0, arguments=' "Paris"}'),
+        Done("tool_calls"),
+    ]
+
+
+def test_an_empty_id_is_no_id() -> None:
+    # DashScope's way: later pieces carry "id": "" and "type": "function"; a server that sends
+    # "" on a first piece too gives no id at all, so the call gets one.
+    body = (
+        calls(call_piece(0, "call_a", "f", '{"a"'))
+        + calls(call_piece(0, id="", name="", arguments=": 1}"))
+        + calls(call_piece(1, id="", name="g", arguments="{}"))
+        + END
+    )
+    first, made = joined(ChunkDecoder().feed(body))
+    assert first == WholeToolCall("call_a", "f", '{"a": 1}')
+    assert made.id.startswith("call_") and (made.name, made.arguments) == ("g", "{}")
+
+
+def test_a_new_id_with_a_name_under_a_used_index_is_a_new_call_at_the_next_free_index() -> None:
+    # Servers that number every parallel call 0.
+    body = (
+        calls(call_piece(0, "call_a", "f", '{"x": 1}'))
+        + calls(call_piece(0, "call_b", "g", '{"y": 2}'))
+        + END
+    )
+    assert decode(body) == [
+        ToolCall(0, "call_a", "f", '{"x": 1}'),
+        ToolCall(1, "call_b", "g", '{"y": 2}'),
+        Done("tool_calls"),
+    ]
+
+
+def test_pieces_without_an_index_go_on_with_the_last_call_unless_a_new_id_comes() -> None:
+    body = (
+        calls(call_piece(None, "call_a", "f", '{"x"'))
+        + calls(call_piece(None, arguments=": 1}"))
+        + calls(call_piece(None, "call_b", "g", "{}"))
+        + END
+    )
+    assert joined(decode(body)) == [
+        WholeToolCall("call_a", "f", '{"x": 1}'),
+        WholeToolCall("call_b", "g", "{}"),
+    ]
+
+
+def test_whole_arguments_in_one_piece_and_arguments_sent_as_an_object() -> None:
+    # Ollama sends each call whole, in one delta; some servers send the arguments as an object.
+    body = (
+        calls(call_piece(0, "call_a", "f", '{"city": "Paris"}'))
+        + calls(call_piece(1, "call_b", "g", {"tz": "CET"}))
+        + END
+    )
+    assert joined(decode(body)) == [
+        WholeToolCall("call_a", "f", '{"city": "Paris"}'),
+        WholeToolCall("call_b", "g", '{"tz":"CET"}'),
+    ]
+
+
+def test_a_call_that_came_without_an_id_gets_one() -> None:
+    payloads = ChunkDecoder().feed(calls(call_piece(0, name="f", arguments="{}")) + END)
+    first = payloads[0]
+    assert isinstance(first, ToolCall) and first.name == "f" and first.arguments == "{}"
+    assert first.id is not None and first.id.startswith("call_") and len(first.id) == 29
+
+
+def test_a_calls_arguments_are_held_until_its_name_comes() -> None:
+    body = (
+        calls(call_piece(0, "call_a", arguments='{"a"'))
+        + calls(call_piece(0, name="f", arguments=": 1"))
+        + calls(call_piece(0, arguments="}"))
+        + END
+    )
+    assert decode(body) == [
+        ToolCall(0, "call_a", "f", '{"a": 1'),
+        ToolCall(0, arguments="}"),
+        Done("tool_calls"),
+    ]
+
+
+def test_a_call_whose_name_never_comes_is_given_at_the_end_with_what_came() -> None:
+    body = calls(call_piece(0, "call_a", arguments='{"a": 1}')) + sse_chunk(finish_reason="stop")
+    decoder = ChunkDecoder()
+    assert decoder.feed(body) == []
+    assert decoder.end() == [ToolCall(0, "call_a", "", '{"a": 1}'), Done("tool_calls")]
+
+
+def test_an_answer_that_called_tools_ends_as_tool_calls_even_when_the_upstream_says_stop() -> None:
+    # Ollama, and OpenAI itself after a forced tool_choice, say "stop".
+    body = calls(call_piece(0, "call_a", "f", "{}")) + sse_chunk(finish_reason="stop") + END
+    assert decode(body)[-1] == Done("tool_calls")
+
+
+def test_an_answer_cut_by_length_while_calling_a_tool_ends_as_length() -> None:
+    body = calls(call_piece(0, "call_a", "f", '{"a')) + sse_chunk(finish_reason="length") + END
+    assert decode(body)[-1] == Done("length")
+
+
+def test_text_reasoning_and_a_call_in_one_delta_all_come_in_that_order() -> None:
+    delta = {"reasoning": "r", "content": "c", "tool_calls": [call_piece(0, "call_a", "f", "{}")]}
+    assert decode(sse_chunk(delta) + END) == [
+        Reasoning("r"),
+        Delta("c"),
+        ToolCall(0, "call_a", "f", "{}"),
+        Done("tool_calls"),
+    ]
+
+
+def test_a_tool_call_starts_the_answer() -> None:
+    decoder = ChunkDecoder()
+    decoder.feed(calls(call_piece(0, "call_a", "f", "")))
+    assert decoder.started
+
+
+@pytest.mark.parametrize(
+    ("tool_calls", "what"),
+    [
+        ({"index": 0}, "tool_calls is not a list"),
+        (["x"], "a tool call is not an object"),
+        ([{"index": "0", "id": "c", "function": {"name": "f"}}], "a tool call's index is not a"),
+        ([{"index": 0, "function": "f"}], "a tool call's function is not an object"),
+        ([{"index": 0, "id": 5, "function": {"name": "f"}}], "a tool call's id or name is not a"),
+        ([{"index": 0, "id": "c", "function": {"name": "f", "arguments": 5}}], "a tool call's arg"),
+    ],
+)
+def test_a_tool_call_of_the_wrong_shape_is_malformed(tool_calls: Any, what: str) -> None:
+    error = decode_error(sse_chunk({"tool_calls": tool_calls}))
+    assert isinstance(error, MalformedAnswer) and error.what.startswith(what)
+
+
+LOGPROB = {"token": "Hi", "logprob": -0.1, "bytes": [72, 105], "top_logprobs": []}
+
+
+def test_logprobs_come_just_before_their_text_when_asked_for() -> None:
+    chunk = sse_chunk({"content": "Hi"}, logprobs=None)
+    body = (
+        chunk.replace(
+            b'"finish_reason":null',
+            b'"finish_reason":null,"logprobs":{"content":'
+            + orjson.dumps([LOGPROB])
+            + b',"refusal":null}',
+        )
+        + END
+    )
+    assert decode(body, logprobs=True) == [Logprobs([LOGPROB]), Delta("Hi"), Done("stop")]
+    assert decode(body) == [Delta("Hi"), Done("stop")]  # not asked for: not even looked at
+
+
+def test_usage_inside_the_finish_choice_is_read() -> None:
+    # Kimi (Moonshot) puts it in choices[0].usage of the last chunk.
+    body = orjson.dumps(
+        {
+            "id": CID,
+            "object": "chat.completion.chunk",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {},
+                    "finish_reason": "stop",
+                    "usage": {"prompt_tokens": 8, "completion_tokens": 3, "total_tokens": 11},
+                }
+            ],
+        }
+    )
+    assert decode(data(body) + END) == [Usage(8, 3), Done("stop")]
+
+
+def test_usage_in_a_last_chunk_with_empty_choices_comes_before_done() -> None:
+    usage = {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
+    body = (
+        calls(call_piece(0, "call_a", "f", "{}"))
+        + sse_chunk(finish_reason="tool_calls")
+        + data(orjson.dumps({"id": CID, "choices": [], "usage": usage}))
+        + END
+    )
+    assert decode(body)[-2:] == [Usage(4, 2), Done("tool_calls")]
+
+
+def whole(message: dict[str, Any], finish_reason: str = "stop", **choice: Any) -> bytes:
+    return orjson.dumps(
+        {
+            "id": CID,
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, **choice}],
+        }
+    )
+
+
+def test_a_completion_with_tool_calls_decodes_to_whole_calls_and_tool_calls() -> None:
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+            {"id": "call_b", "type": "function", "function": {"name": "g", "arguments": "{}"}},
+        ],
+    }
+    assert decode_completion(whole(message, "tool_calls")) == [
+        ToolCall(0, "call_a", "f", "{}"),
+        ToolCall(1, "call_b", "g", "{}"),
+        Done("tool_calls"),
+    ]
+
+
+def test_a_completion_with_tool_calls_that_says_stop_ends_as_tool_calls() -> None:
+    message = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "call_a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        ],
+    }
+    assert decode_completion(whole(message))[-1] == Done("tool_calls")
+
+
+@pytest.mark.parametrize("tool_calls", [5, {"id": "c"}, ["c"]])
+def test_a_completion_whose_tool_calls_are_of_the_wrong_shape_is_malformed(tool_calls: Any) -> None:
+    with pytest.raises(MalformedAnswer):
+        decode_completion(whole({"role": "assistant", "content": None, "tool_calls": tool_calls}))
+
+
+def test_a_completions_logprobs_come_before_its_text_when_asked_for() -> None:
+    body = whole({"role": "assistant", "content": "Hi"}, logprobs={"content": [LOGPROB]})
+    assert decode_completion(body, logprobs=True) == [Logprobs([LOGPROB]), Delta("Hi"), Done()]
+    assert decode_completion(body) == [Delta("Hi"), Done()]
+
+
+# --- tool calls and logprobs out: ChunkEncoder and completion --------------------------------
+
+
+def test_tool_call_pieces_are_encoded_exactly_as_openai_streams_them() -> None:
+    events = make_events(
+        Start("st_1", "cv_1", "msg_1", MODEL),
+        ToolCall(0, "call_a", "get_weather", ""),
+        ToolCall(1, "call_b", "get_time", '{"tz"'),
+        ToolCall(0, arguments='{"city": "Paris"}'),
+        ToolCall(1, arguments=': "CET"}'),
+        Done("tool_calls"),
+    )
+    deltas = [c["choices"][0]["delta"] for c in chunks(encode_all(events))]
+    assert deltas[1:] == [
+        {
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "call_a",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": ""},
+                }
+            ]
+        },
+        {
+            "tool_calls": [
+                {
+                    "index": 1,
+                    "id": "call_b",
+                    "type": "function",
+                    "function": {"name": "get_time", "arguments": '{"tz"'},
+                }
+            ]
+        },
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Paris"}'}}]},
+        {"tool_calls": [{"index": 1, "function": {"arguments": ': "CET"}'}}]},
+        {},
+    ]
+    assert chunks(encode_all(events))[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_a_tool_result_is_not_encoded() -> None:
+    encoder = ChunkEncoder(CID, MODEL, CREATED)
+    assert encoder.encode(Event.make(3, ToolResult("call_a", "sunny"))) == b""
+
+
+def test_the_official_sdks_stream_helper_assembles_our_interleaved_calls() -> None:
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+
+    events = make_events(
+        Start("st_1", "cv_1", "msg_1", MODEL),
+        ToolCall(0, "call_a", "get_weather", '{"ci'),
+        ToolCall(1, "call_b", "get_time", '{"tz'),
+        ToolCall(0, arguments='ty": "Paris"}'),
+        ToolCall(1, arguments='": "CET"}'),
+        Usage(3, 4),
+        Done("tool_calls"),
+    )
+    with sdk_client(streaming(encode_all(events, include_usage=True))) as client:
+        state = ChatCompletionStreamState()
+        for chunk in create_stream(client, include_usage=True):
+            state.handle_chunk(chunk)
+    final = state.get_final_completion()
+    choice = final.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert [(c.id, c.function.name, c.function.arguments) for c in choice.message.tool_calls] == [
+        ("call_a", "get_weather", '{"city": "Paris"}'),
+        ("call_b", "get_time", '{"tz": "CET"}'),
+    ]
+
+
+def test_logprobs_ride_on_the_text_chunk_that_follows_them() -> None:
+    second = {**LOGPROB, "token": " there"}
+    events = make_events(
+        Start("st_1", "cv_1", "msg_1", MODEL),
+        Logprobs([LOGPROB]),
+        Delta("Hi"),
+        Logprobs([second]),
+        Delta(" there"),
+        Delta("!"),
+        Done("stop"),
+    )
+    body = encode_all(events)
+    sent = chunks(body)
+    assert [c["choices"][0]["logprobs"] for c in sent[1:4]] == [
+        {"content": [LOGPROB], "refusal": None},
+        {"content": [second], "refusal": None},
+        None,
+    ]
+    # Text after them goes back to the fast frame, which is byte for byte the same chunk.
+    plain = encode_all(make_events(Start("st_1", "cv_1", "msg_1", MODEL), Delta("Hi"), Delta("!")))
+    assert body.split(b"\n\n")[3] == plain.split(b"\n\n")[2]
+
+
+def test_the_official_sdk_reads_streamed_logprobs() -> None:
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+
+    events = make_events(
+        Start("st_1", "cv_1", "msg_1", MODEL), Logprobs([LOGPROB]), Delta("Hi"), Done("stop")
+    )
+    with sdk_client(streaming(encode_all(events))) as client:
+        state = ChatCompletionStreamState()
+        for chunk in create_stream(client):
+            state.handle_chunk(chunk)
+    logprobs = state.get_final_completion().choices[0].logprobs
+    assert logprobs is not None and logprobs.content is not None
+    assert [(t.token, t.logprob) for t in logprobs.content] == [("Hi", -0.1)]
+
+
+def test_a_completion_with_tool_calls_has_null_content_and_validates() -> None:
+    from openai.types.chat import ChatCompletion
+
+    body = completion(
+        CID,
+        MODEL,
+        CREATED,
+        "",
+        "",
+        "tool_calls",
+        (1, 2),
+        tool_calls=[WholeToolCall("call_a", "f", '{"a": 1}')],
+    )
+    message = body["choices"][0]["message"]
+    assert message["content"] is None
+    assert message["tool_calls"] == [
+        {"id": "call_a", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    ]
+    parsed = ChatCompletion.model_validate(body)
+    assert parsed.choices[0].finish_reason == "tool_calls"
+
+
+def test_a_completions_logprobs_are_given_when_collected() -> None:
+    body = completion(CID, MODEL, CREATED, "Hi", "", "stop", None, logprobs=[LOGPROB])
+    assert body["choices"][0]["logprobs"] == {"content": [LOGPROB], "refusal": None}

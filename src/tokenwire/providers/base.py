@@ -1,10 +1,11 @@
 """What every provider is: an async stream of payloads for one generation.
 
-A provider yields ``Delta``, ``Reasoning``, ``ToolCall`` and ``Usage`` payloads and may end with a
-``Done`` (``finish_reason`` ``stop``, ``length`` or ``tool_calls``); when it ends without one the
-hub adds ``Done("stop")``. It reads the conversation as OpenAI's chat messages (``ChatMessage``):
-``system``/``user``/``assistant``/``tool`` roles, an assistant's ``tool_calls`` and a tool
-message's ``tool_call_id`` included, so every provider sees one shape of history.
+A provider yields ``Delta``, ``Reasoning``, ``ToolCall`` and ``Usage`` payloads (``Logprobs`` too,
+only when ``params.extra`` asks for ``logprobs``) and may end with a ``Done`` (``finish_reason``
+``stop``, ``length`` or ``tool_calls``); when it ends without one the hub adds ``Done("stop")``.
+It reads the conversation as OpenAI's chat messages (``ChatMessage``): ``system``/``user``/
+``assistant``/``tool`` roles, an assistant's ``tool_calls`` and a tool message's
+``tool_call_id`` included, so every provider sees one shape of history.
 A failure is raised as ``ProviderError``, which the hub turns into the one terminal ``error`` event.
 Cancellation is the consumer cancelling its task: the generator's ``finally`` must stop the work
 (close the upstream response, stop the model thread) promptly.
@@ -17,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tokenwire.errors import TokenwireError
-from tokenwire.events import Delta, Done, Reasoning, ToolCall, Usage
+from tokenwire.events import Delta, Done, Logprobs, Reasoning, ToolCall, Usage
 
-ProviderPayload = Delta | Reasoning | ToolCall | Usage | Done
+ProviderPayload = Delta | Reasoning | ToolCall | Logprobs | Usage | Done
 
 # One message of a conversation in OpenAI's chat shape: {"role", "content"} plus, for an
 # assistant that called tools, "tool_calls": [{"id", "type": "function", "function": {"name",

@@ -1,12 +1,14 @@
 """Any OpenAI-compatible chat completions API, streamed over httpx.
 
-Works with OpenAI, DeepSeek, Qwen (DashScope compatible mode), Ollama, vLLM and the llama.cpp
-server: ``POST {base_url}/chat/completions`` with ``"stream": true``, the answer read as SSE.
+Works with OpenAI, DeepSeek, Qwen (DashScope compatible mode), Baidu Qianfan, Kimi, Ollama, vLLM
+and the llama.cpp server (docs/vendors.md has a tested config for each): ``POST
+{base_url}/chat/completions`` with ``"stream": true``, the answer read as SSE.
 
 How a stream is read: ``tokenwire.wire.openai.ChunkDecoder`` turns the body into payloads
-(``delta.content`` as ``Delta``, ``reasoning_content`` as ``Reasoning``, the last ``usage`` once
-before ``Done``, ``Done`` at ``[DONE]`` with the finish reason seen) and lists its rules; this
-module does the I/O around it:
+(``delta.content`` as ``Delta``, ``reasoning_content`` or ``reasoning`` as ``Reasoning``,
+``delta.tool_calls`` as ``ToolCall`` pieces by index, the last ``usage`` once before ``Done``,
+``Done`` at ``[DONE]`` with the finish reason seen) and lists its rules; this module does the I/O
+around it:
 
 - A body that ends without ``[DONE]`` is ``upstream_incomplete``, *unless* a finish reason was
   already seen: then the answer is complete by the upstream's own word, and several servers
@@ -27,13 +29,19 @@ Deadlines are kept here, around each read, not by httpx's read timeout (which is
 Every failure is raised as exactly one ``ProviderError``; ``tokenwire.providers.upstream_errors``
 lists its codes and when each is raised.
 
-``params.extra`` is merged into the request body last; ``model``, ``messages`` and ``stream`` in
-it are ignored, and a key set to ``None`` removes that key (``{"stream_options": None}`` for a
-server that rejects ``stream_options``).
+The request body is built in layers, each over the one before: tokenwire's own (``model``,
+``messages``, ``"stream": true``, and ``stream_options.include_usage``, so usage is always known),
+then the model's configured ``extra_body`` (a vendor's switches, such as Qwen's
+``enable_thinking``), then the request's parameters (sampling, ``tools``/``tool_choice``), then
+``params.extra`` (what ``/v1`` passes through as it came). In ``extra_body`` and
+``params.extra``, ``model``, ``messages`` and ``stream`` are ignored, and a key set to ``None``
+removes that key (``{"stream_options": None}`` for a server that rejects ``stream_options``).
+When ``params.extra`` asks for ``logprobs``, they are decoded too.
 
-Secrets: the API key (and the value of any sensitive header given in ``headers``) is replaced by
-``[redacted]`` in every error message and log line, even when the upstream echoes it back, and
-``repr`` shows neither the key nor the userinfo or query of ``base_url``.
+Secrets: the API key, the values of ``secret_headers`` and of any sensitive header given in
+``headers`` are replaced by ``[redacted]`` in every error message and log line, even when the
+upstream echoes them back, and ``repr`` shows neither the key nor the userinfo or query of
+``base_url``.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from typing import Any, Final, cast
 import httpx
 import orjson
 
+from tokenwire.config import SECRET_HEADERS
 from tokenwire.events import tight
 from tokenwire.providers.base import ChatMessage, GenerationParams, ProviderPayload
 from tokenwire.providers.http_transport import BODY_EXTENSION, StreamingTransport
@@ -57,9 +66,6 @@ from tokenwire.wire.sse import SSEDecoder
 
 __all__ = ["OpenAIProvider"]
 
-_SENSITIVE_HEADERS: Final = frozenset(
-    {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key", "cookie"}
-)
 _RESERVED_BODY_KEYS: Final = frozenset({"model", "messages", "stream"})
 _DRAIN_TIMEOUT: Final = 1.0  # seconds to read to the end after [DONE], to keep the connection
 
@@ -76,6 +82,7 @@ class OpenAIProvider:
         "_connect_timeout",
         "_display_url",
         "_errors",
+        "_extra_body",
         "_first_token_timeout",
         "_headers",
         "_idle_timeout",
@@ -98,8 +105,12 @@ class OpenAIProvider:
         first_token_timeout: float = 60.0,
         idle_timeout: float = 60.0,
         headers: Mapping[str, str] | None = None,
+        secret_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
+        """``headers`` go with every request; ``secret_headers`` too, and their values are
+        redacted like the key; ``extra_body`` is merged into every request body (see above)."""
         url = httpx.URL(base_url)
         display = _display_url(url)
         if url.scheme not in ("http", "https") or not url.host:
@@ -136,11 +147,13 @@ class OpenAIProvider:
             secrets.add(api_key)
         for name, header in (headers or {}).items():
             merged[name.lower()] = header
-            if name.lower() in _SENSITIVE_HEADERS and header:
-                secrets.add(header)
-                scheme, _, token = header.partition(" ")
-                if token and scheme.isalpha():
-                    secrets.add(token.strip())
+            if name.lower() in SECRET_HEADERS and header:
+                secrets.update(_secret_parts(header))
+        for name, header in (secret_headers or {}).items():
+            merged[name.lower()] = header
+            if header:
+                secrets.update(_secret_parts(header))
+        self._extra_body = dict(extra_body or {})
         # httpx.Headers shows authorization as [secure] in its repr.
         self._headers = httpx.Headers(merged)
         self._errors = UpstreamErrors(
@@ -186,6 +199,7 @@ class OpenAIProvider:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        _merge(body, self._extra_body)
         if params.max_tokens is not None:
             body["max_tokens"] = params.max_tokens
         if params.temperature is not None:
@@ -196,13 +210,11 @@ class OpenAIProvider:
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = list(params.stop)
-        for key, value in params.extra.items():
-            if key in _RESERVED_BODY_KEYS:
-                continue
-            if value is None:
-                body.pop(key, None)
-            else:
-                body[key] = value
+        if params.tools:
+            body["tools"] = list(params.tools)
+        if params.tool_choice is not None:
+            body["tool_choice"] = params.tool_choice
+        _merge(body, params.extra)
         return body
 
     async def stream(
@@ -249,13 +261,14 @@ class OpenAIProvider:
             status = response.status_code
             if status < 200 or status > 299:
                 raise await errors.http_error(response)
+            logprobs = bool(params.extra.get("logprobs"))
             if response.headers.get("content-type", "").startswith("application/json"):
-                yield await self._json_answer(response, deadline)
+                yield await self._json_answer(response, deadline, logprobs)
                 return
 
             # The per-chunk path: keep it lean. The watchdog keeps one timer per stream and
             # moves a float per read; the decoder makes one pass over what each read brought.
-            decoder = ChunkDecoder(SSEDecoder())
+            decoder = ChunkDecoder(SSEDecoder(), logprobs=logprobs)
             decode = decoder.feed
             chunks = _body_chunks(response)
             next_chunk = chunks.__anext__
@@ -324,7 +337,7 @@ class OpenAIProvider:
                     await response.aclose()
 
     async def _json_answer(
-        self, response: httpx.Response, deadline: float
+        self, response: httpx.Response, deadline: float, logprobs: bool
     ) -> list[ProviderPayload]:
         """The upstream ignored ``stream`` and answered one chat.completion object."""
         try:
@@ -335,9 +348,29 @@ class OpenAIProvider:
         except httpx.HTTPError as exc:
             raise self._errors.transport_error(exc) from exc
         try:
-            return decode_completion(body)
+            return decode_completion(body, logprobs=logprobs)
         except AnswerError as exc:
             raise self._errors.answer_error(exc) from None
+
+
+def _merge(body: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    """``layer`` over ``body``: a key set to None removes it; the reserved keys stay as they are."""
+    for key, value in layer.items():
+        if key in _RESERVED_BODY_KEYS:
+            continue
+        if value is None:
+            body.pop(key, None)
+        else:
+            body[key] = value
+
+
+def _secret_parts(value: str) -> set[str]:
+    """A secret header's value, and its token alone when it has a scheme (``Bearer x``)."""
+    parts = {value}
+    scheme, _, token = value.partition(" ")
+    if token.strip() and scheme.isalpha():
+        parts.add(token.strip())
+    return parts
 
 
 def _body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:

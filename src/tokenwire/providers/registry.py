@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from tokenwire.config import ModelConfig
+from tokenwire.config import ConfigError, ModelConfig
 from tokenwire.providers.base import Provider
 
 
@@ -41,4 +41,22 @@ def build_provider(model: ModelConfig, env: Mapping[str, str] | None = None) -> 
         connect_timeout=model.connect_timeout,
         first_token_timeout=model.first_token_timeout,
         idle_timeout=model.effective_idle_timeout,
+        headers=model.headers,
+        secret_headers=secret_headers(model, env),
+        extra_body=model.extra_body,
     )
+
+
+def secret_headers(model: ModelConfig, env: Mapping[str, str]) -> dict[str, str]:
+    """The values of ``headers_env``, read from the environment now; a variable that is not set
+    is a ``ConfigError`` that names it (never a value)."""
+    values: dict[str, str] = {}
+    for header, variable in model.headers_env.items():
+        value = env.get(variable)
+        if not value:
+            raise ConfigError(
+                f"model {model.id!r}: header {header!r} comes from the environment variable "
+                f"{variable}, which is not set"
+            )
+        values[header] = value
+    return values

@@ -181,16 +181,17 @@ def unavailable() -> ApiError:
     return _UNAVAILABLE.error(DatabaseUnavailable())
 
 
-def error_body(scope: Scope, code: str, message: str) -> dict[str, Any]:
-    """The error's JSON body: OpenAI's shape under ``/v1``, tokenwire's everywhere else."""
+def error_body(scope: Scope, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    """The error's JSON body: OpenAI's shape under ``/v1`` (with the ``param`` at fault),
+    tokenwire's everywhere else."""
     if route_path(scope).startswith("/v1/"):
-        return oa.error_body(code, message)
+        return oa.error_body(code, message, param=param)
     return {"error": {"code": code, "message": message}}
 
 
 def error_response(scope: Scope, error: ApiError) -> JSONResponse:
     return JSONResponse(
-        error_body(scope, error.code, error.message),
+        error_body(scope, error.code, error.message, error.param),
         status_code=error.status,
         headers=error.headers,
     )

@@ -11,13 +11,21 @@ from tokenwire.errors import TokenwireError
 
 
 class ApiError(TokenwireError):
-    """An error answered as it is: ``status``, ``code``, ``message`` and extra ``headers``."""
+    """An error answered as it is: ``status``, ``code``, ``message``, extra ``headers``, and the
+    request parameter at fault (``param``, given as OpenAI's ``error.param`` under ``/v1``)."""
 
     def __init__(
-        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.param = param

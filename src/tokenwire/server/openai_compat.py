@@ -1,6 +1,10 @@
 """The OpenAI-compatible endpoint: ``POST /v1/chat/completions`` and ``GET /v1/models``.
 
 Stateless, as OpenAI's is: the caller sends the whole history and keeps it; nothing is stored.
+What a request may ask, and what a model can honour, is checked in
+:mod:`tokenwire.server.openai_request`: a parameter that cannot be honoured is a 400, never
+ignored. Tool calls stream as OpenAI streams them; the upstream is always asked for usage, and the
+client gets it only when it asked (``stream_options.include_usage``).
 The generation still runs through the hub, but it has exactly one reader, so when that reader goes
 away (the connection closes) the generation and its upstream request are stopped. Errors take
 OpenAI's shape here (:mod:`tokenwire.server.error_map` answers them, as for every route).
@@ -18,25 +22,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tokenwire.events import Answer, Done, Error
+from tokenwire.events import Answer, Done, Error, Logprobs
 from tokenwire.hub.generation import StreamHandle
 from tokenwire.hub.hub import Hub
 from tokenwire.hub.log import LogUnavailable
 from tokenwire.server.error_map import error_response
 from tokenwire.server.errors import ApiError
+from tokenwire.server.openai_request import completion_request
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.streaming import (
     EventStreamResponse,
     read_stream,
     wait_for_disconnect,
 )
-from tokenwire.server.validation import generation_params, read_json_object
+from tokenwire.server.validation import read_json_object
 from tokenwire.wire import openai as oa
 from tokenwire.wire import sse
 from tokenwire.wire.formats import HEADERS as STREAM_HEADERS
 from tokenwire.wire.formats import MEDIA_TYPES
 
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 # Upstream failures as HTTP statuses for a non-streaming answer.
 _TIMEOUT_CODES = frozenset(
     {"upstream_connect_timeout", "upstream_first_token_timeout", "upstream_idle_timeout"}
@@ -45,66 +49,26 @@ _TIMEOUT_CODES = frozenset(
 logger = logging.getLogger("tokenwire.server")
 
 
-def _content(value: Any, index: int) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):  # content parts; only text can reach a text model
-        texts = [p.get("text") for p in value if isinstance(p, dict) and p.get("type") == "text"]
-        if len(texts) == len(value) and all(isinstance(t, str) for t in texts):
-            return "".join(texts)  # type: ignore[arg-type]
-    raise ApiError(400, "invalid_request", f"`messages[{index}].content` must be text")
-
-
-def _messages(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not value:
-        raise ApiError(400, "invalid_request", "`messages` must be a non-empty array")
-    out = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict) or item.get("role") not in ROLES:
-            raise ApiError(
-                400, "invalid_request", f"`messages[{i}].role` must be one of {sorted(ROLES)}"
-            )
-        out.append({"role": item["role"], "content": _content(item.get("content", ""), i)})
-    return out
-
-
 async def chat_completions(request: Request) -> Response:
     state = app_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise ApiError(400, "invalid_request", "`model` is required")
-    messages = _messages(body.get("messages"))
-    limit = state.settings.max_context_chars
-    if limit and sum(len(m["content"]) for m in messages) > limit:
-        raise ApiError(400, "context_length_exceeded",
-                       f"the messages are over {limit} characters in all")  # fmt: skip
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise ApiError(400, "invalid_request", "`stream` must be a boolean")
-    raw_params: dict[str, Any] = {
-        k: body[k] for k in ("temperature", "top_p", "seed", "stop") if k in body
-    }
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None:
-        raw_params["max_tokens"] = max_tokens
-    params = generation_params(raw_params, field="body")
-    options = body.get("stream_options") or {}
-    include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    models = {m.id: m for m in state.settings.models}
+    asked = completion_request(body, models, state.settings.max_context_chars)
     handle = await state.hub.start_completion(
-        owner=owner_of(request), model=model, messages=messages, params=params
+        owner=owner_of(request), model=asked.model, messages=asked.messages, params=asked.params
     )
     completion_id = "chatcmpl-" + handle.stream_id.removeprefix("str_")
-    if stream:
-        return _streamed(request, state.hub, handle, completion_id, include_usage)
-    return await _whole(request, state.hub, handle, completion_id)
+    if asked.stream:
+        return _streamed(request, state.hub, handle, completion_id, asked.include_usage)
+    return await _whole(request, state.hub, handle, completion_id, asked.logprobs)
 
 
 def _streamed(
     request: Request, hub: Hub, handle: StreamHandle, completion_id: str, include_usage: bool
 ) -> EventStreamResponse:
     encoder = oa.ChunkEncoder(completion_id, handle.model, int(time.time()), include_usage)
-    keepalive = app_state(request).settings.keepalive_seconds
+    settings = app_state(request).settings
+    keepalive = settings.keepalive_seconds
 
     async def body() -> AsyncGenerator[bytes, None]:
         try:
@@ -116,15 +80,19 @@ def _streamed(
             hub.stop_nowait(handle.stream_id)  # the one reader left: nobody will resume
 
     return EventStreamResponse(
-        body(), media_type=MEDIA_TYPES["sse"], headers=STREAM_HEADERS,
-        send_timeout=app_state(request).settings.send_timeout_seconds or None,
+        body(),
+        media_type=MEDIA_TYPES["sse"],
+        headers=STREAM_HEADERS,
+        send_timeout=settings.send_timeout_seconds or None,
         on_drop=lambda: hub.metrics.dropped_readers.inc(),
-    )  # fmt: skip
+    )
 
 
-async def _whole(request: Request, hub: Hub, handle: StreamHandle, completion_id: str) -> Response:
+async def _whole(
+    request: Request, hub: Hub, handle: StreamHandle, completion_id: str, logprobs: bool
+) -> Response:
     created = int(time.time())
-    collect = asyncio.create_task(_collect(hub, handle.stream_id))
+    collect = asyncio.create_task(_collect(hub, handle.stream_id, logprobs))
     gone = asyncio.create_task(wait_for_disconnect(request.receive))
     try:
         await asyncio.wait({collect, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -135,25 +103,41 @@ async def _whole(request: Request, hub: Hub, handle: StreamHandle, completion_id
             hub.stop_nowait(handle.stream_id)
     if not collect.done() or collect.cancelled():
         return Response(status_code=499)  # the client has gone; nobody reads this
-    answer = collect.result()
+    answer, entries = collect.result()
     final = answer.final
     if isinstance(final, Error):
         status = 504 if final.code in _TIMEOUT_CODES else 502
         return error_response(request.scope, ApiError(status, final.code, final.message))
     reason = final.finish_reason if isinstance(final, Done) else "stop"
     body = oa.completion(
-        completion_id, handle.model, created, answer.text, answer.reasoning, reason,
+        completion_id,
+        handle.model,
+        created,
+        answer.text,
+        answer.reasoning,
+        reason,
         answer.usage_counts,
-    )  # fmt: skip
+        tool_calls=answer.tool_calls,
+        logprobs=entries,
+    )
     return JSONResponse(body)
 
 
-async def _collect(hub: Hub, stream_id: str) -> Answer:
+async def _collect(
+    hub: Hub, stream_id: str, logprobs: bool
+) -> tuple[Answer, list[dict[str, Any]] | None]:
+    """The whole answer, and the log probabilities of its text when they were asked for."""
     answer = Answer()
+    entries: list[dict[str, Any]] | None = [] if logprobs else None
     async for events in read_stream(hub, stream_id, 0, keepalive=60.0):
         for event in events:
-            answer.add(event.payload)
-    return answer
+            payload = event.payload
+            if isinstance(payload, Logprobs):
+                if entries is not None:
+                    entries += payload.content
+            else:
+                answer.add(payload)
+    return answer, entries
 
 
 async def list_models(request: Request) -> Response:

@@ -43,8 +43,9 @@ def parse_json_object(body: bytes | str) -> dict[str, Any]:
     return obj
 
 
-def invalid(message: str) -> ApiError:
-    return ApiError(400, "invalid_request", message)
+def invalid(message: str, param: str | None = None) -> ApiError:
+    """A 400 for what the caller sent; ``param`` names the parameter at fault."""
+    return ApiError(400, "invalid_request", message, param=param)
 
 
 def optional_str(body: dict[str, Any], name: str) -> str | None:
@@ -72,9 +73,9 @@ def _number(params: dict[str, Any], name: str, low: float, high: float) -> float
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise invalid(f"`{name}` must be a number")
+        raise invalid(f"`{name}` must be a number", name)
     if not low <= value <= high:
-        raise invalid(f"`{name}` must be between {low:g} and {high:g}")
+        raise invalid(f"`{name}` must be between {low:g} and {high:g}", name)
     return float(value)
 
 
@@ -83,9 +84,9 @@ def _integer(params: dict[str, Any], name: str, low: int, high: int) -> int | No
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid(f"`{name}` must be an integer")
+        raise invalid(f"`{name}` must be an integer", name)
     if not low <= value <= high:
-        raise invalid(f"`{name}` must be between {low} and {high}")
+        raise invalid(f"`{name}` must be between {low} and {high}", name)
     return value
 
 
@@ -99,7 +100,9 @@ def _stop(params: dict[str, Any]) -> tuple[str, ...]:
         or not all(isinstance(s, str) and s for s in items)
         or len(items) > MAX_STOP_SEQUENCES
     ):
-        raise invalid(f"`stop` must be a string or a list of up to {MAX_STOP_SEQUENCES} strings")
+        raise invalid(
+            f"`stop` must be a string or a list of up to {MAX_STOP_SEQUENCES} strings", "stop"
+        )
     return tuple(items)
 
 
