@@ -39,8 +39,10 @@ webtest: setup
 examples: setup
 	bash scripts/build-examples
 
+# Two workers (pytest-xdist): the tests mostly wait on sockets, processes and browsers, and each
+# worker starts its own Redis and PostgreSQL; worksteal evens out the long tests.
 pytest: setup services examples
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # Not part of `make test`: about 15 minutes on 2 cores (ARGS=--quick: about 5); results and plots
 # in docs/benchmarks.md. The contenders' venvs go to bench/.venvs/ on first use.

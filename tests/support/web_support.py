@@ -90,6 +90,8 @@ class CuttableProxy:
         self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
         self.sockets: list[socket.socket] = []
+        self.every: list[socket.socket] = []  # closed with the proxy
+        self.resetting: set[socket.socket] = set()  # cut: their pipes close them with a reset
         self.accepted = 0
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -120,32 +122,48 @@ class CuttableProxy:
                 upstream.sendall(head)
             with self.lock:
                 self.sockets += [client, upstream]
+                self.every += [client, upstream]
                 self.accepted += 1
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := src.recv(65536):
                 dst.sendall(data)
+        with self.lock:
+            reset = src in self.resetting
         for s in (src, dst):
             with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
+                if reset:
+                    s.close()  # with SO_LINGER 0: a reset
+                else:
+                    s.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> int:
         """Reset every connection open now; new ones are accepted again. Returns how many."""
         with self.lock:
             open_now, self.sockets = self.sockets, []
+            self.resetting.update(open_now)
         for s in open_now:
             with contextlib.suppress(OSError):
                 # SO_LINGER 0: a reset, as when a network drops, not a polite close.
                 s.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
                 )
-                s.close()
+                # A socket closed while its pipe thread waits in recv() stays open until that
+                # returns (the thread holds it), and then sends nothing at all: the reader would
+                # only notice the silence, at its idle timeout. This wakes the thread instead,
+                # which closes the socket.
+                s.shutdown(socket.SHUT_RD)
         return len(open_now) // 2
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() under way
         self.listener.close()
         self.cut()
+        with self.lock:
+            every, self.every = self.every, []
+        for s in every:
+            s.close()
