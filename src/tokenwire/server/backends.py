@@ -8,7 +8,8 @@ import time
 from collections.abc import Sequence
 
 from tokenwire.config import Settings
-from tokenwire.events import Answer, Event
+from tokenwire.events import Event
+from tokenwire.hub.generation import last_step
 from tokenwire.hub.hub import Hub
 from tokenwire.hub.log import LogUnavailable, StreamLog, StreamMeta
 from tokenwire.hub.memory import MemoryStreamLog
@@ -52,13 +53,16 @@ async def open_log(settings: Settings, store: ConversationStore) -> StreamLog:
     async def store_interrupted(meta: StreamMeta, events: Sequence[Event]) -> None:
         if not meta.message_id:
             return  # an OpenAI-compatible stream: nothing stored
-        answer = Answer()
-        for event in events:
-            answer.add(event.payload)
-        await store.interrupt_answer(
-            meta.message_id, content=answer.text, reasoning=answer.reasoning,
+        # The message still streaming is the last step's (the server may have run tools before).
+        answer, results = last_step(event.payload for event in events)
+        await store.interrupt_stream(
+            meta.stream_id,
+            content=answer.text,
+            reasoning=answer.reasoning,
+            tool_calls=[call.to_json() for call in answer.tool_calls],
+            results=results,
             usage=answer.usage_counts,
-        )  # fmt: skip
+        )
 
     log.on_interrupted = store_interrupted
     await log.start()
