@@ -173,6 +173,17 @@ def test_a_raising_tool_names_the_exception_type_and_nothing_else(
     assert tf.SECRET in caplog.text  # the traceback goes to the log, for the operator
 
 
+def test_a_tool_s_own_timeout_error_is_a_failure_not_its_time_running_out() -> None:
+    async def waits_on_something(seconds: float) -> str:
+        await asyncio.wait_for(asyncio.Event().wait(), seconds)
+        return "never"
+
+    tool = ServerTool(ToolConfig(name="waits", function=waits_on_something, timeout_seconds=30))
+    assert run(tool, '{"seconds": 0.01}') == ("the tool waits failed (TimeoutError)", True)
+    tool = ServerTool(ToolConfig(name="waits", function=waits_on_something, timeout_seconds=0.01))
+    assert run(tool, '{"seconds": 30}') == ("the tool waits did not answer within 0.01 s", True)
+
+
 def test_a_call_the_function_cannot_take_is_an_error_result() -> None:
     tool = ServerTool(
         ToolConfig(name="strict", function=lambda a: a, parameters={"type": "object"})

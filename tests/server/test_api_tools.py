@@ -13,12 +13,14 @@ import orjson
 import pytest
 import websockets
 
+import tokenwire
 from tests.server.test_websocket import by_stream, frames_until
 from tests.support import tool_functions as tf
 from tests.support.helpers import assert_complete_stream, post_chat, text_of
 from tests.support.servers import RunningServer, replay, run_server
 from tokenwire.config import ModelConfig, ToolConfig
 from tokenwire.events import Event
+from tokenwire.wire.sse import SSEDecoder
 
 LOOKUP = {
     "type": "function",
@@ -445,3 +447,39 @@ async def test_the_websocket_continues_a_turn_with_a_chat_frame(server: RunningS
     assert_complete_stream(events)
     assert text_of(events) == "saw: 42"
     assert events[0].to_dict()["conversation_id"] == conversation_id
+
+
+async def test_tools_configured_from_python_run_in_a_mounted_app(tmp_path: Path) -> None:
+    tw = tokenwire.create_app(
+        models=[
+            {
+                "id": "weather",
+                "provider": "replay",
+                "tools": ["get_weather"],
+                "turns": [
+                    {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
+                    {"text": "Mild."},
+                ],
+            }
+        ],
+        tools=[{"name": "get_weather", "function": tf.get_weather}],
+        database_url=f"sqlite:///{tmp_path / 'host.db'}",
+    )
+    transport = httpx.ASGITransport(app=tw)
+    async with httpx.AsyncClient(transport=transport, base_url="http://host") as http:
+        response = await http.post("/api/chat", json={"message": "weather?"})
+        events = [Event.from_json(e.data) for e in SSEDecoder().feed(response.content)]
+    await tw.shutdown()
+    assert_complete_stream(events)
+    (result,) = [e.to_dict() for e in events if e.type == "tool_result"]
+    assert result["content"] == '{"city":"Oslo","temperature":21,"unit":"C","sky":"晴"}'
+    assert text_of(events) == "Mild."
+
+
+def test_a_bad_tool_fails_at_create_app() -> None:
+    with pytest.raises(tokenwire.ConfigError, match="tool get_weather: cannot import"):
+        tokenwire.create_app(tools=[{"name": "get_weather", "function": "tests.nope:f"}])
+    with pytest.raises(tokenwire.ConfigError, match="tool 'nope' is not declared"):
+        tokenwire.create_app(
+            models=[{"id": "x", "provider": "replay", "text": "t", "tools": ["nope"]}]
+        )

@@ -116,13 +116,14 @@ class ServerTool:
                 problem = str(exc)
         if problem is not None:
             return f"invalid arguments for {self.name}: {problem}", True
+        deadline = asyncio.timeout(self.timeout)
         try:
-            async with asyncio.timeout(self.timeout):
+            async with deadline:
                 result = await (self._call(parsed) if self._on_loop else self._in_thread(parsed))
-        except TimeoutError:
-            logger.warning("tool %s did not answer within %g s", self.name, self.timeout)
-            return f"the tool {self.name} did not answer within {self.timeout:g} s", True
         except Exception as exc:
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                logger.warning("tool %s did not answer within %g s", self.name, self.timeout)
+                return f"the tool {self.name} did not answer within {self.timeout:g} s", True
             logger.error("tool %s failed", self.name, exc_info=exc)
             return f"the tool {self.name} failed ({type(exc).__name__})", True
         return _content(result), False
