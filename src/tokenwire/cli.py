@@ -68,10 +68,10 @@ def serve(
         sys.path.insert(0, os.getcwd())
     settings = _settings(config_file, host=host, port=port)
     try:
+        build_tools(settings.tools)  # [[tools]] functions import from here too
         for model in settings.models:  # a clear message now rather than a failed start later
             if model.provider == "python":
                 check_entry(model.entry)
-        build_tools(settings.tools)  # [[tools]] functions import from here too
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(log_level, log_format)
