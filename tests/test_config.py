@@ -71,7 +71,7 @@ def test_command_line_overrides_win(tmp_path: Path) -> None:
         ("[[models]]\nprovider = 'local'\n", "non-empty string `id`"),
         ("[[models]]\nid = 'x'\nprovider = 'magic'\n", "provider must be"),
         ("[[models]]\nid = 'x'\nprovider = 'openai'\n", "needs `base_url`"),
-        ("[[models]]\nid = 'x'\nprovider = 'replay'\n", "needs `text` or `text_file`"),
+        ("[[models]]\nid = 'x'\nprovider = 'replay'\n", "needs one of `text`"),
         ("[[models]]\nid = 'x'\ncolour = 'red'\n", "unknown key"),
         ("[[models]]\nid = 'x'\n[[models]]\nid = 'x'\n", "declared twice"),
         ("prot = 1\n", "unknown setting"),

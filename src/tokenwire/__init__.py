@@ -1,15 +1,18 @@
 """tokenwire: carry a language model's answer to the reader, token by token.
 
 The public face for embedding: ``create_app`` (a mountable ASGI app), the payloads a model
-function yields, and the types of its arguments. The server stack is imported only when
-``create_app`` or ``TokenwireApp`` is first used, so ``tokenwire.wire`` and ``tokenwire.client``
-stay light for apps that only need the encoders or the client.
+function yields (``ToolCall`` to call a tool; ``ToolResult``: what a tool the server ran answered),
+the types of its arguments, and ``ToolConfig`` for a server-side tool (docs/tools.md).
+
+The server stack is imported only when ``create_app`` or ``TokenwireApp`` is first used, so
+``tokenwire.wire`` and ``tokenwire.client`` stay light for apps that only need the encoders or the
+client.
 """
 
 import typing as _typing
 
-from tokenwire.config import ConfigError, ModelConfig, Settings
-from tokenwire.events import Delta, Done, Error, Reasoning, Usage
+from tokenwire.config import ConfigError, ModelConfig, Settings, ToolConfig
+from tokenwire.events import Delta, Done, Error, Reasoning, ToolCall, ToolResult, Usage
 from tokenwire.providers.base import GenerationParams, ProviderError
 
 if _typing.TYPE_CHECKING:
@@ -28,6 +31,9 @@ __all__ = [
     "Reasoning",
     "Settings",
     "TokenwireApp",
+    "ToolCall",
+    "ToolConfig",
+    "ToolResult",
     "Usage",
     "create_app",
 ]

@@ -58,6 +58,7 @@ def serve(
     insecure: bool,
 ) -> None:
     """Run the server: the chat API, the OpenAI-compatible API and the web app."""
+    from tokenwire.hub.tools import build_tools
     from tokenwire.logs import configure_logging
     from tokenwire.providers.python import check_entry
     from tokenwire.providers.registry import secret_headers
@@ -68,6 +69,7 @@ def serve(
         sys.path.insert(0, os.getcwd())
     settings = _settings(config_file, host=host, port=port)
     try:
+        build_tools(settings.tools)  # [[tools]] functions import from here too
         for model in settings.models:  # a clear message now rather than a failed start later
             if model.provider == "python":
                 check_entry(model.entry)
@@ -292,6 +294,7 @@ def desktop(config_file: str | None, url: str | None) -> None:
 
 def _check_python_models(settings: Settings) -> None:
     """As `serve` does: model functions import from the working directory, checked up front."""
+    from tokenwire.hub.tools import build_tools
     from tokenwire.providers.python import check_entry
 
     if "" not in sys.path and os.getcwd() not in sys.path:
@@ -300,6 +303,7 @@ def _check_python_models(settings: Settings) -> None:
         for model in settings.models:
             if model.provider == "python":
                 check_entry(model.entry)
+        build_tools(settings.tools)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -3,7 +3,9 @@ precedence. Secrets are never stored here, only the *name* of the variable that 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -56,6 +58,13 @@ class ModelConfig:
     tokens_per_second: float = 0.0
     # python: "package.module:function", or the function itself when configured from Python
     entry: str | Callable[..., Any] | None = None
+    # Tools (docs/tools.md): the [[tools]] the server runs for this model, at most
+    # max_tool_steps rounds of them per answer. A replay model plays `turns` instead of `text`:
+    # each turn {text?, reasoning?, tool_calls? = [{name, arguments?, id?}]}, checked and
+    # normalised when read (arguments as a JSON string, id None when not given).
+    tools: tuple[str, ...] = ()
+    max_tool_steps: int = 8
+    turns: tuple[dict[str, Any], ...] = ()
     # every provider
     max_tokens: int | None = None
     # Before the first token, retryable failures are retried with backoff (honouring Retry-After)
@@ -74,8 +83,24 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolConfig:
+    """One ``[[tools]]`` entry: a Python function the server runs when a model calls it.
+
+    ``description`` defaults to the function's docstring and ``parameters`` (a JSON Schema of
+    ``type: object``) to one derived from its signature's type hints (``tokenwire.hub.schema``).
+    """
+
+    name: str
+    function: str | Callable[..., Any]  # "package.module:callable", or the callable itself
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     models: tuple[ModelConfig, ...] = ()
+    tools: tuple[ToolConfig, ...] = ()  # [[tools]]: what models may have the server run
     database_url: str = ""
     redis_url: str = ""  # set: streams live in Redis, shared by every process (TOKENWIRE_REDIS_URL)
     producer_lease_seconds: float = 5.0  # with Redis: how soon a dead process's streams end
@@ -131,6 +156,7 @@ def load_settings(
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
     models = [_model_from_table(entry, i) for i, entry in enumerate(raw.pop("models", []))]
+    tools = _tools_of(raw.pop("tools", []))
     if env.get("OPENAI_API_KEY") and not any(m.api_key_env == "OPENAI_API_KEY" for m in models):
         models.append(
             ModelConfig(
@@ -145,13 +171,13 @@ def load_settings(
     _check_unique([m.id for m in models])
     _check_fallbacks(models)
 
-    known = {f.name for f in fields(Settings)} - {"models"}
+    known = {f.name for f in fields(Settings)} - {"models", "tools"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) in config file: {', '.join(sorted(unknown))}")
     if isinstance(raw.get("cors_origins"), list):
         raw["cors_origins"] = tuple(raw["cors_origins"])
-    settings = Settings(models=tuple(models), **raw)
+    settings = Settings(models=tuple(models), tools=tools, **raw)
     if url := env.get("TOKENWIRE_DATABASE_URL"):
         settings = replace(settings, database_url=url)
     if url := env.get("TOKENWIRE_REDIS_URL"):
@@ -160,6 +186,8 @@ def load_settings(
         settings = replace(settings, database_url=default_database_url())
     if overrides.get("models") is not None:
         overrides["models"] = models_from(overrides["models"])
+    if overrides.get("tools") is not None:
+        overrides["tools"] = tools_from(overrides["tools"])
     if isinstance(overrides.get("cors_origins"), list):
         overrides["cors_origins"] = tuple(overrides["cors_origins"])
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
@@ -172,6 +200,7 @@ def load_settings(
         raise ConfigError("redis_url must start with redis://, rediss:// or unix://")
     if settings.producer_lease_seconds <= 0:
         raise ConfigError("producer_lease_seconds must be positive")
+    _check_model_tools(settings)
     return settings
 
 
@@ -196,8 +225,9 @@ def _model_from_table(entry: Any, index: int) -> ModelConfig:
     unknown = set(entry) - allowed
     if unknown:
         raise ConfigError(f"{where} ({entry['id']}): unknown key(s) {', '.join(sorted(unknown))}")
-    if isinstance(entry.get("fallbacks"), list):
-        entry = {**entry, "fallbacks": tuple(entry["fallbacks"])}
+    for name in ("fallbacks", "tools", "turns"):
+        if isinstance(entry.get(name), list):
+            entry = {**entry, name: tuple(entry[name])}
     try:
         model = ModelConfig(**entry)
     except TypeError as exc:
@@ -213,8 +243,30 @@ def _checked(model: ModelConfig, index: int) -> ModelConfig:
         raise ConfigError(f"{where}: provider must be one of {', '.join(PROVIDER_KINDS)}")
     if model.provider == "openai" and not model.base_url:
         raise ConfigError(f"{where} ({model.id}): an openai model needs `base_url`")
-    if model.provider == "replay" and (model.text is None) == (model.text_file is None):
-        raise ConfigError(f"{where} ({model.id}): a replay model needs `text` or `text_file`")
+    if model.provider == "replay" and (
+        (model.text is not None) + (model.text_file is not None) + bool(model.turns) != 1
+    ):
+        raise ConfigError(
+            f"{where} ({model.id}): a replay model needs one of `text`, `text_file` and `turns`"
+        )
+    if model.turns:
+        if model.provider != "replay":
+            raise ConfigError(f"{where} ({model.id}): only a replay model plays `turns`")
+        turns = tuple(
+            replay_turn(turn, f"{where} ({model.id}).turns[{i}]")
+            for i, turn in enumerate(model.turns)
+        )
+        model = replace(model, turns=turns)
+    if isinstance(model.tools, list):
+        model = replace(model, tools=tuple(model.tools))
+    if not isinstance(model.tools, tuple) or not all(isinstance(t, str) for t in model.tools):
+        raise ConfigError(f"{where} ({model.id}): `tools` must be a list of [[tools]] names")
+    if (
+        isinstance(model.max_tool_steps, bool)
+        or not isinstance(model.max_tool_steps, int)
+        or model.max_tool_steps < 1
+    ):
+        raise ConfigError(f"{where} ({model.id}): `max_tool_steps` must be an integer >= 1")
     if model.provider == "python" and not (
         callable(model.entry) or (isinstance(model.entry, str) and ":" in model.entry)
     ):
@@ -311,3 +363,106 @@ def _check_rate_limits(settings: Settings) -> None:
                 parse(value)
             except ValueError:
                 raise ConfigError(f"{name}: {value!r} is not a rate such as '600/minute'") from None
+
+
+# --- tools ------------------------------------------------------------------------------------
+
+# What OpenAI accepts as a function's name.
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TOOL_KEYS = frozenset(f.name for f in fields(ToolConfig))
+
+
+def tools_from(entries: Iterable[ToolConfig | Mapping[str, Any]]) -> tuple[ToolConfig, ...]:
+    """Tools given from Python: ``ToolConfig``s, or dicts shaped like the ``[[tools]]`` entries."""
+    return _tools_of([dict(entry) if isinstance(entry, Mapping) else entry for entry in entries])
+
+
+def _tools_of(entries: Any) -> tuple[ToolConfig, ...]:
+    if not isinstance(entries, list | tuple):
+        raise ConfigError("tools: expected a list of [[tools]] tables")
+    tools = tuple(_tool(entry, i) for i, entry in enumerate(entries))
+    seen: set[str] = set()
+    for tool in tools:
+        if tool.name in seen:
+            raise ConfigError(f"tool {tool.name!r} is declared twice")
+        seen.add(tool.name)
+    return tools
+
+
+def _tool(entry: Any, index: int) -> ToolConfig:
+    where = f"tools[{index}]"
+    if isinstance(entry, dict):
+        unknown = set(entry) - _TOOL_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        try:
+            entry = ToolConfig(**entry)
+        except TypeError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+    if not isinstance(entry, ToolConfig):
+        raise ConfigError(
+            f"{where}: expected a table (or a ToolConfig), got {type(entry).__name__}"
+        )
+    if not isinstance(entry.name, str) or not TOOL_NAME.match(entry.name):
+        raise ConfigError(f"{where}: `name` must be 1 to 64 letters, digits, _ or -")
+    where = f"{where} ({entry.name})"
+    function = entry.function
+    if not (callable(function) or (isinstance(function, str) and ":" in function)):
+        raise ConfigError(f'{where}: `function` must be "package.module:callable" or a callable')
+    if entry.description is not None and not isinstance(entry.description, str):
+        raise ConfigError(f"{where}: `description` must be a string")
+    if entry.parameters is not None and not isinstance(entry.parameters, dict):
+        raise ConfigError(f"{where}: `parameters` must be a table (a JSON Schema)")
+    timeout = entry.timeout_seconds
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ConfigError(f"{where}: `timeout_seconds` must be a positive number")
+    return entry
+
+
+def _check_model_tools(settings: Settings) -> None:
+    declared = {tool.name for tool in settings.tools}
+    for model in settings.models:
+        for name in model.tools:
+            if name not in declared:
+                raise ConfigError(f"model {model.id!r}: tool {name!r} is not declared in [[tools]]")
+
+
+def replay_turn(turn: Any, where: str = "turn") -> dict[str, Any]:
+    """A replay turn, checked, with each call's arguments as the JSON string a model sends."""
+    if not isinstance(turn, dict):
+        raise ConfigError(f"{where}: a turn must be a table")
+    unknown = set(turn) - {"text", "reasoning", "tool_calls"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    for name in ("text", "reasoning"):
+        if not isinstance(turn.get(name, ""), str):
+            raise ConfigError(f"{where}: `{name}` must be a string")
+    calls = turn.get("tool_calls", [])
+    if not isinstance(calls, list | tuple):
+        raise ConfigError(f"{where}: `tool_calls` must be a list of tables")
+    if not turn.get("text") and not calls:
+        raise ConfigError(f"{where}: a turn needs `text` or `tool_calls`")
+    return {
+        "text": turn.get("text", ""),
+        "reasoning": turn.get("reasoning", ""),
+        "tool_calls": [_scripted_call(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(calls)],
+    }
+
+
+def _scripted_call(call: Any, where: str) -> dict[str, Any]:
+    if not isinstance(call, dict):
+        raise ConfigError(f"{where}: a call must be a table")
+    unknown = set(call) - {"name", "arguments", "id"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    name, call_id, arguments = call.get("name"), call.get("id"), call.get("arguments", {})
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: `name` must be a non-empty string")
+    if call_id is not None and (not isinstance(call_id, str) or not call_id):
+        raise ConfigError(f"{where}: `id` must be a non-empty string")
+    if isinstance(arguments, dict):
+        # A table is the arguments' JSON; a string is sent as it is (it may even be broken JSON).
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    if not isinstance(arguments, str):
+        raise ConfigError(f"{where}: `arguments` must be a table or a string")
+    return {"name": name, "arguments": arguments, "id": call_id}

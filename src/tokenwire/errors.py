@@ -27,6 +27,12 @@ The hierarchy (a second base in brackets, kept where code catches that):
   + ConversationBusy [RuntimeError] ..... hub/hub.py: an answer still streams in it
   + TooManyStreams [RuntimeError] ....... hub/hub.py: a concurrency limit (``per_user``)
   + ShuttingDown [RuntimeError] ......... hub/hub.py: draining, nothing new starts
+  + ToolsUnsupported [ValueError] ....... hub/hub.py: the model cannot be offered tools
+  + ToolRequestError [ValueError] ....... hub/hub.py: tools or tool results that do not fit
+    - InvalidTools ...................... hub/hub.py: a clash with the model's own tools
+    - UnknownToolCall ................... hub/hub.py: a result for a call not waiting for one
+    - NoPendingToolCalls ................ hub/hub.py: results when no call is waiting
+    - MissingToolResults ................ hub/hub.py: a waiting call left without its result
   + ApiError ............................ server/errors.py: already a status, code and message
   + Unauthorized ........................ server/auth.py: no API token that holds
     - MissingToken ...................... server/auth.py: none was sent

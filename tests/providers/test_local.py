@@ -90,7 +90,15 @@ async def test_server_answers_with_the_local_model_out_of_the_box(tmp_path: Path
     with run_server(tmp_path, settings.models) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
             models = (await http.get("/api/models")).json()["data"]
-            assert models == [{"id": "smollm2-135m-instruct", "provider": "local", "default": True}]
+            assert models == [
+                {
+                    "id": "smollm2-135m-instruct",
+                    "provider": "local",
+                    "default": True,
+                    "client_tools": False,  # its chat template has no tools
+                    "server_tools": [],
+                }
+            ]
             response, events = await post_chat(
                 http, {"message": "Say hi.", "params": {"max_tokens": 8, "seed": 1}}
             )
@@ -98,3 +106,41 @@ async def test_server_answers_with_the_local_model_out_of_the_box(tmp_path: Path
     assert_complete_stream(events)
     assert text_of(events).strip()
     assert any(e.type == "usage" for e in events)
+
+
+LOOKUP = {"type": "function", "function": {"name": "lookup"}}
+
+
+async def test_smollm2_s_chat_template_has_no_tools(provider: CountingProvider) -> None:
+    assert "tools" not in provider._load().metadata["tokenizer.chat_template"]
+    assert await provider.supports_tools() is False
+
+
+async def test_offering_it_tools_is_a_400_tools_unsupported(tmp_path: Path) -> None:
+    with run_server(tmp_path, load_settings(env={}).models) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
+            response = await http.post("/api/chat", json={"message": "hi", "tools": [LOOKUP]})
+            assert response.status_code == 400
+            error = response.json()["error"]
+            assert error["code"] == "tools_unsupported"
+            assert "smollm2-135m-instruct" in error["message"]
+            assert (await http.get("/api/conversations")).json()["data"] == []  # nothing stored
+
+
+async def test_it_reads_a_history_with_tool_calls_in_it(provider: CountingProvider) -> None:
+    history = [
+        {"role": "user", "content": "Look it up."},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c", "content": "blue"},
+        {"role": "user", "content": "Which colour?"},
+    ]
+    params = GenerationParams(max_tokens=4, seed=1)
+    payloads = [p async for p in provider.stream(history, params)]
+    assert isinstance(payloads[-1], Done)
+    assert any(isinstance(p, Delta) for p in payloads)

@@ -17,9 +17,14 @@ from tokenwire.errors import TokenwireError
 from tokenwire.hub.hub import (
     ConversationBusy,
     ConversationNotFound,
+    InvalidTools,
+    MissingToolResults,
     ModelNotFound,
+    NoPendingToolCalls,
     ShuttingDown,
+    ToolsUnsupported,
     TooManyStreams,
+    UnknownToolCall,
 )
 from tokenwire.hub.log import LogFull, LogUnavailable, StreamEnded, StreamNotFound
 from tokenwire.server.auth import ForbiddenOrigin, InvalidToken, MissingToken
@@ -47,6 +52,11 @@ CASES: list[tuple[TokenwireError, int, str, dict[str, str]]] = [
     (MissingToken(), 401, "unauthorized", {"www-authenticate": 'Bearer realm="tokenwire"'}),
     (InvalidToken(), 401, "unauthorized", {"www-authenticate": 'Bearer realm="tokenwire"'}),
     (ForbiddenOrigin(), 403, "forbidden_origin", {}),
+    (ToolsUnsupported("smollm2"), 400, "tools_unsupported", {}),
+    (InvalidTools("`tool_choice` needs tools"), 400, "invalid_request", {}),
+    (UnknownToolCall("`tool_results[0].tool_call_id`"), 400, "unknown_tool_call", {}),
+    (MissingToolResults("`tool_results`: no result"), 400, "missing_tool_results", {}),
+    (NoPendingToolCalls("`tool_results`: none waiting"), 409, "no_pending_tool_calls", {}),
 ]
 IDS = [f"{type(exc).__name__}-{i}" for i, (exc, *_) in enumerate(CASES)]
 

@@ -56,6 +56,40 @@ def objects(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict
 
 MODELS = st.sampled_from(["replay", "other"])
 nonblank = texts.filter(lambda t: bool(t.strip()))
+# Tools as /api/chat takes them (docs/tools.md), nearly right or not at all.
+schemas = json_values | objects(
+    {
+        "type": st.sampled_from(["object", "array"]) | texts,
+        "properties": st.dictionaries(texts, json_values | objects({"type": texts}), max_size=3),
+        "required": st.lists(texts, max_size=3) | json_values,
+    }
+)
+tool_lists = json_values | st.lists(
+    json_values
+    | objects(
+        {
+            "type": st.just("function") | texts,
+            "function": objects({"name": texts | json_values, "parameters": schemas}),
+        }
+    ),
+    max_size=3,
+)
+tool_choices = (
+    st.sampled_from(["auto", "none", "required"])
+    | json_values
+    | objects({"type": st.just("function"), "function": objects({"name": texts | json_values})})
+)
+tool_results = json_values | st.lists(
+    json_values
+    | objects(
+        {
+            "tool_call_id": texts | json_values,
+            "content": texts | json_values,
+            "is_error": st.booleans() | json_values,
+        }
+    ),
+    max_size=3,
+)
 # Nearly valid objects as often as wild ones: bugs hide past the first check that says no.
 chat_objects = st.one_of(
     objects(
@@ -64,6 +98,9 @@ chat_objects = st.one_of(
             "conversation_id": texts | json_values,
             "model": MODELS | texts | json_values,
             "params": params,
+            "tools": tool_lists,
+            "tool_choice": tool_choices,
+            "tool_results": tool_results,
         }
     ),
     st.fixed_dictionaries(

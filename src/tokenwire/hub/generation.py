@@ -3,6 +3,16 @@
 It is tied to no connection. It ends with exactly one terminal event (``done`` or ``error``) and
 stores the answer with the matching status, the partial text included; while it streams, the text
 is stored every ``persist_interval`` seconds so a crash loses at most that much.
+
+The tool loop (docs/tools.md) runs inside it, as steps of one stream. When a model's answer ends
+with calls to tools the server has (``tools``), they run, concurrently; each result is appended as
+a ``tool_result`` event, in the order of the calls; the step is stored (the assistant's message
+with its calls, a ``tool`` message per result, and a new assistant message for the next step); and
+the model is asked again with the results. A call to a tool the server does not have is the
+caller's: once the server's own calls of that step have run, the stream ends ``done``
+``tool_calls``. After ``max_tool_steps`` rounds of tools, a model that asks for another ends the
+stream with the ``error`` ``max_tool_steps`` (its calls stored, unanswered). A cancel stops the
+model or the tools running (``ServerTool.run``), and what the stream showed is stored.
 """
 
 from __future__ import annotations
@@ -11,13 +21,27 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final, Literal
 
-from tokenwire.events import Answer, Delta, Done, Error, Event, Payload, Reasoning, Start
+from tokenwire.events import (
+    Answer,
+    Delta,
+    Done,
+    Error,
+    Event,
+    Payload,
+    Reasoning,
+    Start,
+    ToolCall,
+    ToolResult,
+    WholeToolCall,
+)
 from tokenwire.hub.attempts import DEFAULT_POLICY, Candidate, RetryPolicy, stream_with_retries
 from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog
+from tokenwire.hub.tools import ServerTool
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import (
     ChatMessage,
@@ -31,6 +55,10 @@ from tokenwire.store.conversations import ConversationStore, MessageStatus
 logger = logging.getLogger("tokenwire.hub")
 
 StopReason = Literal["cancelled", "shutdown"]
+DEFAULT_MAX_TOOL_STEPS: Final = 8
+MAX_TOOL_STEPS: Final = "max_tool_steps"  # the error code of a loop stopped at its limit
+# How long a cancelled stream waits for the async tools it cancelled to finish their cleanup.
+TOOL_CANCEL_GRACE: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +86,18 @@ class Generation:
         policy: RetryPolicy = DEFAULT_POLICY,
         fallbacks: Sequence[Candidate] = (),
         metrics: Metrics | None = None,
+        tools: Mapping[str, ServerTool] | None = None,
+        max_tool_steps: int = DEFAULT_MAX_TOOL_STEPS,
     ) -> None:
         self.handle = handle
         self.messages = messages
         self.params = params
+        self.tools = dict(tools or {})  # the server's tools this model may call, by name
+        self.max_tool_steps = max_tool_steps
+        self.tool_steps = 0  # rounds of tools run so far
+        self.message_id = handle.message_id  # the assistant message being written now
+        self._open_calls: set[int] = set()  # the indexes of this step's calls
+        self._results: list[ToolResult] = []  # results appended and not stored yet
         self.log = log
         self.store = store
         self.max_events = max_events
@@ -111,29 +147,8 @@ class Generation:
             self._finishing = True
             await self._finish(self._stopped_final())
             return
-        final: Done | Error = Done("stop")
-        next_persist = time.monotonic() + self.persist_interval
         try:
-            # What the provider received together is appended together: one log write and one
-            # wake-up of each reader per batch (order kept, nothing dropped or doubled).
-            stream = stream_with_retries(
-                self.candidates, self.messages, self.params,
-                on_retry=self._retried, on_fallback=self._fell_back,
-            )  # fmt: skip
-            async with contextlib.aclosing(stream):
-                async for batch in stream:
-                    if self.first_token is None:
-                        self._note_first_token(batch)
-                    ended = await self._append_batch(batch)
-                    if ended is not None:
-                        final = ended
-                        break
-                    if self.store is not None and time.monotonic() >= next_persist:
-                        next_persist = time.monotonic() + self.persist_interval
-                        await self._persist("streaming")
-                    if self._stop_was_lost():
-                        final = self._stopped_final()
-                        break
+            final = await self._steps()
         except asyncio.CancelledError:
             # Our own stop: finish the stream properly instead of propagating the cancellation.
             if self.stop_reason is None:
@@ -159,6 +174,127 @@ class Generation:
             final = Error("internal_error", "the model failed unexpectedly", retryable=True)
         self._finishing = True
         await self._finish(final)
+
+    async def _steps(self) -> Done | Error:
+        """The model's answers and the tools they call, until one ends the stream."""
+        while True:
+            final = await self._model_answer()
+            calls = self.answer.tool_calls
+            if not calls or not isinstance(final, Done) or final.finish_reason not in _CALLING:
+                return final
+            ours = [call for call in calls if call.name in self.tools]
+            if not ours:
+                return Done("tool_calls")  # the caller's tools, all of them
+            if self.tool_steps >= self.max_tool_steps:
+                return Error(
+                    MAX_TOOL_STEPS,
+                    f"the model asked for tools more than {self.max_tool_steps} times in one answer"
+                    " (max_tool_steps); stopped before running them",
+                    retryable=False,
+                )
+            if self.seq + len(ours) >= self.max_events - 1:  # no room for the results and the end
+                return Done("length")
+            self.tool_steps += 1
+            await self._run_tools(ours)
+            if self._stop_was_lost():
+                return self._stopped_final()
+            if len(ours) < len(calls):
+                return Done("tool_calls")  # the server's calls have run; the rest are the caller's
+            await self._next_step()
+
+    async def _model_answer(self) -> Done | Error:
+        """Stream one answer of the model into the log; how it ended."""
+        next_persist = time.monotonic() + self.persist_interval
+        # What the provider received together is appended together: one log write and one
+        # wake-up of each reader per batch (order kept, nothing dropped or doubled).
+        stream = stream_with_retries(
+            self.candidates,
+            self.messages,
+            self.params,
+            on_retry=self._retried,
+            on_fallback=self._fell_back,
+        )
+        async with contextlib.aclosing(stream):
+            async for batch in stream:
+                if self.first_token is None:
+                    self._note_first_token(batch)
+                ended = await self._append_batch(batch)
+                if ended is not None:
+                    return ended
+                if self.store is not None and time.monotonic() >= next_persist:
+                    next_persist = time.monotonic() + self.persist_interval
+                    await self._persist("streaming")
+                if self._stop_was_lost():
+                    return self._stopped_final()
+        return Done("stop")
+
+    async def _run_tools(self, calls: list[WholeToolCall]) -> None:
+        """Run the server's calls concurrently; append each result in the order of the calls."""
+        tasks = [
+            asyncio.create_task(self.tools[call.name].run(call.arguments), name=f"tool {call.name}")
+            for call in calls
+        ]
+        try:
+            for call, task in zip(calls, tasks, strict=True):
+                content, is_error = await task
+                result = ToolResult(call.id, content, is_error)
+                self.answer.add(result)
+                self._results.append(result)
+                await self._append(result)
+        finally:
+            running = [task for task in tasks if not task.done()]
+            for task in running:  # a cancel (or a failed append): stop the tools still running
+                task.cancel()
+            if running:  # let async tools run their cleanup; sync ones are no longer waited for
+                await asyncio.wait(running, timeout=TOOL_CANCEL_GRACE)
+
+    async def _next_step(self) -> None:
+        """Store the step (its calls, their results, a new message for the next) and go on."""
+        calls = self.answer.tool_calls
+        said = {
+            "role": "assistant",
+            "content": self.answer.text or None,
+            "tool_calls": [_openai_call(call) for call in calls],
+        }
+        results = [
+            {"role": "tool", "tool_call_id": r.tool_call_id, "content": r.content}
+            for r in self._results
+        ]
+        self.messages = [*self.messages, said, *results]
+        self.params = after_first_step(self.params)
+        if self.store is None:
+            self._begin_step(self.message_id)
+            return
+        save = asyncio.ensure_future(
+            self.store.save_step(
+                self.message_id,
+                conversation_id=self.handle.conversation_id,
+                stream_id=self.handle.stream_id,
+                content=self.answer.text,
+                reasoning=self.answer.reasoning,
+                tool_calls=[call.to_json() for call in calls],
+                results=self._results,
+                status="complete",
+                finish_reason="tool_calls",
+                usage=self.answer.usage_counts,
+                next_model=self.handle.model,
+            )
+        )
+        try:
+            next_id = await asyncio.shield(save)
+        except asyncio.CancelledError:
+            # A stop while the step is stored: it is stored all the same, and the stream's end
+            # goes to the message after it.
+            self._begin_step(await save)
+            raise
+        self._begin_step(next_id)
+
+    def _begin_step(self, message_id: str | None) -> None:
+        assert message_id is not None
+        self.message_id = message_id
+        self.answer = Answer()
+        self._open_calls = set()
+        self._results = []
 
     def _stop_was_lost(self) -> bool:
         """True when a stop was asked for but its cancellation never reached this task.
@@ -205,6 +341,8 @@ class Generation:
             if isinstance(payload, Done):
                 final = payload
                 break
+            if isinstance(payload, ToolCall):
+                payload = self._with_id(payload)
             add(payload)
             self.seq += 1
             events.append(Event.make(self.seq, payload))
@@ -214,6 +352,14 @@ class Generation:
         if events:
             await self.log.append(self.handle.stream_id, events)
         return final
+
+    def _with_id(self, piece: ToolCall) -> ToolCall:
+        """A call's first piece with an id: made up when the model gave none, since a result
+        must name its call."""
+        if piece.id is None and piece.index not in self._open_calls:
+            piece = replace(piece, id=f"call_{uuid.uuid4().hex[:24]}")
+        self._open_calls.add(piece.index)
+        return piece
 
     async def _append(self, payload: Payload) -> None:
         self.seq += 1
@@ -255,15 +401,70 @@ class Generation:
     ) -> None:
         if self.store is None:
             return
+        calls = [call.to_json() for call in self.answer.tool_calls]
         try:
+            if self._results:  # the results of the server's tools this step ran: stored with it
+                await self.store.save_step(
+                    self.message_id,
+                    conversation_id=self.handle.conversation_id,
+                    stream_id=self.handle.stream_id,
+                    content=self.answer.text,
+                    reasoning=self.answer.reasoning,
+                    tool_calls=calls,
+                    results=self._results,
+                    status=status,
+                    finish_reason=finish_reason,
+                    error=error,
+                    usage=self.answer.usage_counts,
+                )
+                self._results = []
+                return
             await self.store.update_answer(
-                self.handle.message_id,
+                self.message_id,
                 content=self.answer.text,
                 reasoning=self.answer.reasoning,
                 status=status,
                 finish_reason=finish_reason,
                 error=error,
                 usage=self.answer.usage_counts,
+                tool_calls=calls,
             )
         except Exception:
             logger.exception("cannot store the answer of stream %s", self.handle.stream_id)
+
+
+_CALLING: Final = frozenset({"stop", "tool_calls"})  # endings after which a call is run
+
+
+def after_first_step(params: GenerationParams) -> GenerationParams:
+    """The parameters for the model's next answer within a turn, after tool results: a
+    ``tool_choice`` that forced a call (``required``, or a named function) becomes ``auto``, or
+    the model would be made to call tools again and again."""
+    if params.tool_choice == "required" or isinstance(params.tool_choice, dict):
+        return replace(params, tool_choice="auto")
+    return params
+
+
+def _openai_call(call: WholeToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def last_step(payloads: Iterable[Payload]) -> tuple[Answer, list[ToolResult]]:
+    """What the last step of a stream wrote (a step ends where the model speaks again after tool
+    results): its answer, and the results of its tools. For storing what a stream whose process
+    died was writing, from its events."""
+    answer, results = Answer(), []
+    after_results = False
+    for payload in payloads:
+        if isinstance(payload, ToolResult):
+            results.append(payload)
+            after_results = True
+            continue
+        if after_results and not isinstance(payload, Done | Error):
+            answer, results, after_results = Answer(), [], False
+        answer.add(payload)
+    return answer, results

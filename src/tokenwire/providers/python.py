@@ -1,10 +1,18 @@
 """Your function is a model: ``provider = "python"``, ``entry = "package.module:function"``.
 
-The function is called with the conversation's messages (``[{"role", "content"}]``, oldest first)
-and the ``GenerationParams``, and yields what ``tokenwire.providers.output`` accepts: text, or
-``Reasoning``/``Usage``/``Done``/``Error`` payloads. It may be an async generator (or any async
-function returning an async iterable or a string), run on the event loop; or a sync one, run in a
-worker thread of its own so that blocking calls do not stall the server.
+The function is called with the conversation's messages (``[{"role", "content"}]``, oldest first,
+in OpenAI's chat shape: an assistant's ``tool_calls`` and ``tool`` messages with their
+``tool_call_id`` included) and the ``GenerationParams`` (``params.tools``: the tools on offer,
+OpenAI function tools, the server's own among them; ``params.tool_choice``). It yields what
+``tokenwire.providers.output`` accepts: text, or ``Reasoning``/``ToolCall``/``Usage``/``Done``/
+``Error`` payloads. To call a tool, yield ``ToolCall(index, id, name, arguments)`` (a whole call at
+once, ``arguments`` its JSON text; an ``id`` left out is made up) and end: the answer ends with
+``tool_calls``, and the server runs its own tools and calls the function again with their results,
+or the caller continues the turn with theirs (docs/tools.md).
+
+The function may be an async generator (or any async function returning an async iterable or a
+string), run on the event loop; or a sync one, run in a worker thread of its own so that blocking
+calls do not stall the server.
 
 Stopping: an async generator is cancelled where it awaits; a sync one is closed at its next yield
 (``GeneratorExit`` there, so its ``finally`` runs), since a thread cannot be interrupted. An
@@ -16,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import copy
 import functools
 import importlib
 import inspect
@@ -109,7 +118,7 @@ class PythonProvider:
     ) -> AsyncGenerator[ProviderPayload, None]:
         if params.max_tokens is None and self.max_tokens is not None:
             params = replace(params, max_tokens=self.max_tokens)
-        messages = [dict(m) for m in messages]  # the function may change its copy
+        messages = copy.deepcopy(messages)  # the function may change its copy
         items = (
             self._on_loop_items(messages, params)
             if self._on_loop

@@ -23,7 +23,7 @@ def build_provider(model: ModelConfig, env: Mapping[str, str] | None = None) -> 
 
         return ReplayProvider(
             id=model.id, text=model.text, text_file=model.text_file,
-            tokens_per_second=model.tokens_per_second,
+            turns=model.turns, tokens_per_second=model.tokens_per_second,
         )  # fmt: skip
     if model.provider == "python":
         from tokenwire.providers.python import PythonProvider, check_entry

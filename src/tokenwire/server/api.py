@@ -15,13 +15,7 @@ from tokenwire.server.compression import wants_gzip
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import app_state, owner_of
 from tokenwire.server.streaming import negotiate, stream_response
-from tokenwire.server.validation import (
-    generation_params,
-    optional_str,
-    read_json_object,
-    required_message,
-    resume_point,
-)
+from tokenwire.server.validation import chat_request, read_json_object, resume_point
 from tokenwire.wire.formats import HEADERS as STREAM_HEADERS
 
 MAX_PAGE = 200
@@ -35,14 +29,8 @@ def root_path(request: Request) -> str:
 async def chat(request: Request) -> Response:
     state = app_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    message = required_message(body, max_chars=state.settings.max_message_chars)
-    conversation_id = optional_str(body, "conversation_id")
-    model = optional_str(body, "model")
-    params = generation_params(body.get("params"))
-    handle = await state.hub.start_chat(
-        owner=owner_of(request), message=message, conversation_id=conversation_id,
-        model=model, params=params,
-    )  # fmt: skip
+    turn = chat_request(body, max_chars=state.settings.max_message_chars)
+    handle = await turn.start(state.hub, owner_of(request))
     return stream_response(
         state.hub, handle.stream_id, 0, negotiate(request),
         keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
@@ -119,16 +107,23 @@ async def delete_conversation(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> Response:
+    """The models, and what each can do with tools: take the caller's (``client_tools``), and
+    run the server's own (``server_tools``, their names)."""
     state = app_state(request)
     default = state.hub.default_model
-    return JSONResponse(
-        {
-            "data": [
-                {"id": m.id, "provider": m.provider, "default": m.id == default}
-                for m in state.settings.models
-            ]
-        }
-    )
+    data = []
+    for m in state.settings.models:
+        client_tools, server_tools = await state.hub.tool_capabilities(m.id)
+        data.append(
+            {
+                "id": m.id,
+                "provider": m.provider,
+                "default": m.id == default,
+                "client_tools": client_tools,
+                "server_tools": server_tools,
+            }
+        )
+    return JSONResponse({"data": data})
 
 
 async def healthz(request: Request) -> Response:

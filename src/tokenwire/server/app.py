@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from tokenwire.config import Settings, load_settings
 from tokenwire.hub.attempts import RetryPolicy
 from tokenwire.hub.hub import Hub
+from tokenwire.hub.tools import model_tools
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import ProviderError
 from tokenwire.providers.local import LocalProvider
@@ -40,6 +41,7 @@ async def _open(settings: Settings) -> AppState:
     # Models first: one that cannot be built (a bad `entry`) fails before anything is opened.
     providers = {m.id: build_provider(m) for m in settings.models}
     try:
+        tools = await model_tools(settings, providers)
         store = await open_store(settings)
         log = await open_log(settings, store)
     except BaseException:
@@ -55,7 +57,8 @@ async def _open(settings: Settings) -> AppState:
         max_concurrent=settings.max_concurrent_streams,
         max_per_user=settings.max_streams_per_user,
         max_context_chars=settings.max_context_chars,
-        metrics=metrics,
+        metrics=metrics, tools=tools,
+        max_tool_steps={m.id: m.max_tool_steps for m in settings.models},
     )  # fmt: skip
     wire_cancels(log, hub)
     metrics.add_gauge("tokenwire_active_streams", "Generations running in this process.",

@@ -8,11 +8,12 @@ import time
 from collections.abc import Sequence
 
 from tokenwire.config import Settings
-from tokenwire.events import Answer, Event
+from tokenwire.events import Event
+from tokenwire.hub.generation import last_step
 from tokenwire.hub.hub import Hub
 from tokenwire.hub.log import LogUnavailable, StreamLog, StreamMeta
 from tokenwire.hub.memory import MemoryStreamLog
-from tokenwire.hub.redis_log import RedisStreamLog
+from tokenwire.hub.redis_log import InterruptedHandler, RedisStreamLog
 from tokenwire.store.connect import database_from_url
 from tokenwire.store.conversations import ConversationStore
 
@@ -49,24 +50,34 @@ async def open_log(settings: Settings, store: ConversationStore) -> StreamLog:
         lease=settings.producer_lease_seconds,
     )
 
-    async def store_interrupted(meta: StreamMeta, events: Sequence[Event]) -> None:
-        if not meta.message_id:
-            return  # an OpenAI-compatible stream: nothing stored
-        answer = Answer()
-        for event in events:
-            answer.add(event.payload)
-        await store.interrupt_answer(
-            meta.message_id, content=answer.text, reasoning=answer.reasoning,
-            usage=answer.usage_counts,
-        )  # fmt: skip
-
-    log.on_interrupted = store_interrupted
+    log.on_interrupted = interrupted_answers(store)
     await log.start()
     try:
         await _recover_orphans(store, log)
     except LogUnavailable:
         logger.error("redis is unreachable at start-up; requests that need it get 503 until it is")
     return log
+
+
+def interrupted_answers(store: ConversationStore) -> InterruptedHandler:
+    """What stores a stream whose process died, from its events (the reaper's handler)."""
+
+    async def store_interrupted(meta: StreamMeta, events: Sequence[Event]) -> None:
+        if not meta.message_id:
+            return  # an OpenAI-compatible stream: nothing stored
+        # The message still streaming is the last step's (the server may have run tools before;
+        # their steps are stored already).
+        answer, results = last_step(event.payload for event in events)
+        await store.interrupt_stream(
+            meta.stream_id,
+            content=answer.text,
+            reasoning=answer.reasoning,
+            tool_calls=[call.to_json() for call in answer.tool_calls],
+            results=results,
+            usage=answer.usage_counts,
+        )
+
+    return store_interrupted
 
 
 def wire_cancels(log: StreamLog, hub: Hub) -> None:

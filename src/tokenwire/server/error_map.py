@@ -31,9 +31,14 @@ from tokenwire.errors import TokenwireError
 from tokenwire.hub.hub import (
     ConversationBusy,
     ConversationNotFound,
+    InvalidTools,
+    MissingToolResults,
     ModelNotFound,
+    NoPendingToolCalls,
     ShuttingDown,
+    ToolsUnsupported,
     TooManyStreams,
+    UnknownToolCall,
 )
 from tokenwire.hub.log import LogFull, LogUnavailable, StreamEnded, StreamNotFound
 from tokenwire.server.auth import ForbiddenOrigin, InvalidToken, MissingToken
@@ -103,6 +108,19 @@ ERRORS: dict[type[TokenwireError], Rule] = {
     StreamEnded: Rule(409, "stream_ended", "the stream has already ended"),
     Conflict: Rule(409, "conflict", "someone else changed this at the same time; try again"),
     InvalidUser: Rule(400, "invalid_user", str),
+    # tools (docs/tools.md): the messages name the field
+    ToolsUnsupported: Rule(
+        400,
+        "tools_unsupported",
+        lambda e: (
+            f"model {_named(e)} cannot be offered tools (its chat template has none); "
+            "leave out `tools`, or ask another model"
+        ),
+    ),
+    InvalidTools: Rule(400, "invalid_request", str),
+    UnknownToolCall: Rule(400, "unknown_tool_call", str),
+    MissingToolResults: Rule(400, "missing_tool_results", str),
+    NoPendingToolCalls: Rule(409, "no_pending_tool_calls", str),
     # limits and load
     TooManyStreams: Rule(
         429,

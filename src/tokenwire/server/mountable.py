@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from tokenwire.config import ModelConfig, Settings, load_settings
 from tokenwire.errors import TokenwireError
 from tokenwire.hub.hub import Hub
+from tokenwire.hub.tools import build_tools
 from tokenwire.providers.python import check_entry
 from tokenwire.server.app import create_app as create_starlette_app
 from tokenwire.server.error_map import error_response
@@ -49,9 +50,11 @@ def create_app(
     """tokenwire's ASGI application, configured from Python as fully as from a TOML file.
 
     ``models`` are ``ModelConfig``s or dicts shaped like the ``[[models]]`` entries (a python
-    model's ``entry`` may be the function itself); every other keyword is a setting of the same
-    name (``database_url``, ``keepalive_seconds``, ...) and wins over the file and the environment.
-    Python models' functions are imported and checked here; nothing is opened until it starts.
+    model's ``entry`` may be the function itself); ``tools`` likewise ``ToolConfig``s or dicts
+    shaped like the ``[[tools]]`` entries (``function`` may be the callable itself); every other
+    keyword is a setting of the same name (``database_url``, ``keepalive_seconds``, ...) and wins
+    over the file and the environment. Python models' and tools' functions are imported and
+    checked here; nothing is opened until it starts.
     """
     known = {f.name for f in fields(Settings)} - {"models"}
     unknown = sorted(set(settings) - known)
@@ -64,6 +67,7 @@ def create_app(
     for model in loaded.models:
         if model.provider == "python":
             check_entry(model.entry)  # a bad function fails here, not at the first request
+    build_tools(loaded.tools)
     return TokenwireApp(loaded)
 
 

@@ -1,10 +1,11 @@
 """Many streams over one carrier: the frame protocol of ``/api/ws``, apart from the socket.
 
-Client frames: ``{"type": "chat", ...}`` (the body of ``POST /api/chat``, plus an optional ``ref``
-echoed on the stream's ``start`` frame), ``{"type": "resume", "stream_id", "after"}`` and
-``{"type": "cancel", "stream_id"}``. Server frames are the protocol events with ``stream_id`` added,
-and ``{"type": "rejected", "ref", "error": {"code", "message"}}`` for a client frame that could not
-be acted on, its code and message those the HTTP routes answer (:mod:`tokenwire.server.error_map`).
+Client frames: ``{"type": "chat", ...}`` (the body of ``POST /api/chat``, a new turn or a turn's
+continuation with ``tool_results``, plus an optional ``ref`` echoed on the stream's ``start``
+frame), ``{"type": "resume", "stream_id", "after"}`` and ``{"type": "cancel", "stream_id"}``.
+Server frames are the protocol events with ``stream_id`` added, and ``{"type": "rejected", "ref",
+"error": {"code", "message"}}`` for a client frame that could not be acted on, its code and message
+those the HTTP routes answer (:mod:`tokenwire.server.error_map`).
 
 The carrier is a :class:`FrameSink`: the WebSocket endpoint writes frames to its socket, the desktop
 window hands them to its page over QWebChannel. Ending a session stops reading, never generating.
@@ -25,12 +26,7 @@ from tokenwire.server.error_map import api_error
 from tokenwire.server.errors import ApiError
 from tokenwire.server.state import AppState
 from tokenwire.server.streaming import read_stream
-from tokenwire.server.validation import (
-    generation_params,
-    optional_str,
-    parse_json_object,
-    required_message,
-)
+from tokenwire.server.validation import chat_request, optional_str, parse_json_object
 
 logger = logging.getLogger("tokenwire.server")
 
@@ -111,13 +107,8 @@ class FrameSession:
 
     async def chat(self, frame: dict[str, Any], ref: Any, owner: str) -> None:
         self.check_room(None)
-        handle = await self.state.hub.start_chat(
-            owner=owner,
-            message=required_message(frame, max_chars=self.state.settings.max_message_chars),
-            conversation_id=optional_str(frame, "conversation_id"),
-            model=optional_str(frame, "model"),
-            params=generation_params(frame.get("params")),
-        )
+        turn = chat_request(frame, max_chars=self.state.settings.max_message_chars)
+        handle = await turn.start(self.state.hub, owner)
         self.follow(handle.stream_id, 0, ref)
 
     def follow(self, stream_id: str, after: int, ref: Any) -> None:

@@ -4,15 +4,22 @@ that names the field."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
+from tokenwire.config import TOOL_NAME
+from tokenwire.events import ToolResult
+from tokenwire.hub.generation import StreamHandle
+from tokenwire.hub.hub import Hub
+from tokenwire.hub.schema import schema_problem
 from tokenwire.providers.base import GenerationParams
 from tokenwire.server.errors import ApiError
 
 MAX_STOP_SEQUENCES = 4
+MAX_TOOLS = 128  # as OpenAI's API: tools offered, and results given, per request
 
 
 async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
@@ -140,3 +147,162 @@ def resume_point(last_event_id: str | None, after: str | None) -> int:
         source = "Last-Event-ID" if last_event_id is not None else "after"
         raise ApiError(400, "invalid_last_event_id", f"`{source}` must be a non-negative integer")
     return int(raw)
+
+
+# --- the chat request: a new turn, or a turn's continuation with tool results ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A checked ``POST /api/chat`` body (or WebSocket ``chat`` frame): a new turn with its
+    ``message`` (and the tools it offers, in ``params``), or, with ``tool_results`` instead, the
+    continuation of a turn that ended with ``tool_calls``."""
+
+    conversation_id: str | None
+    model: str | None
+    params: GenerationParams
+    message: str | None = None
+    tool_results: tuple[ToolResult, ...] = ()
+
+    async def start(self, hub: Hub, owner: str) -> StreamHandle:
+        if self.message is None:
+            assert self.conversation_id is not None
+            return await hub.continue_chat(
+                owner=owner,
+                conversation_id=self.conversation_id,
+                results=self.tool_results,
+                model=self.model,
+                params=self.params,
+            )
+        return await hub.start_chat(
+            owner=owner,
+            message=self.message,
+            conversation_id=self.conversation_id,
+            model=self.model,
+            params=self.params,
+        )
+
+
+def chat_request(body: dict[str, Any], *, max_chars: int = 0) -> ChatRequest:
+    conversation_id = optional_str(body, "conversation_id")
+    model = optional_str(body, "model")
+    params = generation_params(body.get("params"))
+    if body.get("tool_results") is None:
+        tools = tools_of(body.get("tools"))
+        params = replace(params, tools=tools, tool_choice=tool_choice_of(body.get("tool_choice")))
+        message = required_message(body, max_chars=max_chars)
+        return ChatRequest(conversation_id, model, params, message=message)
+    if body.get("message") is not None:
+        raise invalid(
+            "`message` and `tool_results` cannot come together: continue the turn with its tool"
+            " results, then send the next message"
+        )
+    for name in ("tools", "tool_choice"):
+        if body.get(name) is not None:
+            raise invalid(
+                f"`{name}` cannot come with `tool_results`: a continuation offers the tools its"
+                " turn offered"
+            )
+    if conversation_id is None:
+        raise invalid("`conversation_id` is required with `tool_results`")
+    results = tool_results_of(body["tool_results"], max_chars=max_chars)
+    return ChatRequest(conversation_id, model, params, tool_results=results)
+
+
+_TOOL_KEYS = frozenset({"type", "function"})
+_FUNCTION_KEYS = frozenset({"name", "description", "parameters", "strict"})
+
+
+def tools_of(value: Any) -> tuple[dict[str, Any], ...]:
+    """The function tools a request offers, in OpenAI's shape, each checked."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise invalid("`tools` must be a list of function tools")
+    if len(value) > MAX_TOOLS:
+        raise invalid(f"`tools` may offer at most {MAX_TOOLS} tools")
+    seen: dict[str, int] = {}
+    for i, tool in enumerate(value):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict):
+            raise invalid(f"`{where}` must be an object")
+        _known_keys(tool, _TOOL_KEYS, where)
+        if tool.get("type") != "function":
+            raise invalid(f'`{where}.type` must be "function"')
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise invalid(f"`{where}.function` must be an object")
+        _known_keys(function, _FUNCTION_KEYS, f"{where}.function")
+        name = function.get("name")
+        if not isinstance(name, str) or not TOOL_NAME.match(name):
+            raise invalid(f"`{where}.function.name` must be 1 to 64 letters, digits, _ or -")
+        if name in seen:
+            raise invalid(
+                f"`{where}.function.name`: {name!r} is offered twice (tools[{seen[name]}])"
+            )
+        seen[name] = i
+        if not isinstance(function.get("description", ""), str):
+            raise invalid(f"`{where}.function.description` must be a string")
+        if not isinstance(function.get("strict", False), bool):
+            raise invalid(f"`{where}.function.strict` must be a boolean")
+        if "parameters" in function:
+            problem = schema_problem(function["parameters"])
+            if problem is not None:
+                path, what = problem
+                field = f"{where}.function.parameters" + (f".{path}" if path else "")
+                raise invalid(f"`{field}` {what}")
+    return tuple(value)
+
+
+def tool_choice_of(value: Any) -> str | dict[str, Any] | None:
+    if value is None or value in ("auto", "none", "required"):
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, dict) and value.get("type") == "function":
+        function = value.get("function")
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            return {"type": "function", "function": {"name": function["name"]}}
+        raise invalid("`tool_choice.function.name` must be the name of an offered tool")
+    raise invalid(
+        '`tool_choice` must be "auto", "none", "required" or'
+        ' {"type": "function", "function": {"name": ...}}'
+    )
+
+
+def tool_results_of(value: Any, *, max_chars: int = 0) -> tuple[ToolResult, ...]:
+    """What the caller's tools answered: ``[{"tool_call_id", "content", "is_error"?}]``."""
+    if not isinstance(value, list) or not value:
+        raise invalid("`tool_results` must be a non-empty list of {tool_call_id, content}")
+    if len(value) > MAX_TOOLS:
+        raise invalid(f"`tool_results` may hold at most {MAX_TOOLS} results")
+    results: list[ToolResult] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(value):
+        where = f"tool_results[{i}]"
+        if not isinstance(item, dict):
+            raise invalid(f"`{where}` must be an object with `tool_call_id` and `content`")
+        _known_keys(item, frozenset({"tool_call_id", "content", "is_error"}), where)
+        call_id, content = item.get("tool_call_id"), item.get("content")
+        if not isinstance(call_id, str) or not call_id:
+            raise invalid(f"`{where}.tool_call_id` must be a non-empty string")
+        if call_id in seen:
+            raise invalid(f"`{where}.tool_call_id`: {call_id!r} is answered twice")
+        seen[call_id] = i
+        if not isinstance(content, str):
+            raise invalid(f"`{where}.content` must be a string (JSON text, or any text)")
+        if max_chars and len(content) > max_chars:
+            raise ApiError(
+                413, "message_too_long", f"`{where}.content` is over {max_chars} characters"
+            )
+        is_error = item.get("is_error", False)
+        if not isinstance(is_error, bool):
+            raise invalid(f"`{where}.is_error` must be a boolean")
+        results.append(ToolResult(call_id, content, is_error))
+    return tuple(results)
+
+
+def _known_keys(obj: dict[str, Any], known: frozenset[str], where: str) -> None:
+    unknown = sorted(set(obj) - known)
+    if unknown:
+        raise invalid(
+            f"`{where}.{unknown[0]}` is not a known field; known: {', '.join(sorted(known))}"
+        )

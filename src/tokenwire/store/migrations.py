@@ -62,10 +62,22 @@ M002_API_TOKENS = """
 # database can tell a live answer from one whose process died.
 M003_MESSAGE_PRODUCER = "ALTER TABLE messages ADD COLUMN producer TEXT"
 
+# Tool calls (docs/tools.md): an assistant message's calls, as the JSON list [{id, name,
+# arguments}]; a tool message's call id and whether the tool failed; and, on the user message that
+# starts a turn, what that turn offered ({"tools": [...], "tool_choice": ...}), so that the turn's
+# continuation offers the same again.
+M004_TOOL_CALLS = """
+        ALTER TABLE messages ADD COLUMN tool_calls TEXT;
+        ALTER TABLE messages ADD COLUMN tool_call_id TEXT;
+        ALTER TABLE messages ADD COLUMN is_error INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN offered_tools TEXT
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_api_tokens", M002_API_TOKENS),
     ("m003_message_producer", M003_MESSAGE_PRODUCER),
+    ("m004_tool_calls", M004_TOOL_CALLS),
 ]
 
 
