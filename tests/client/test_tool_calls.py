@@ -1,11 +1,9 @@
 """The Python client and tool calls: typed events, whole calls, the ``tool_results`` continuation.
 
 Tool calls stream from a real server whose hub serves ``ToolCallingModel``
-(``tests.support.tool_models``). The continuation's endpoint is the server's part of issue 15 and
-is built beside this one: until it is merged, the request the client sends and how it reads the
-answer (resume included) are checked against a fake of just that endpoint (``FakeChatApi``), and
-the tests against the real endpoint are marked ``for_the_merge``: they run, and must fail as they
-do today, until the server's part arrives; then the marker goes.
+(``tests.support.tool_models``), and the continuation runs against that server. A fake of just
+the chat endpoint (``FakeChatApi``) also pins the exact request the client sends and how it reads
+the answer when the connection drops at chosen points.
 """
 
 from __future__ import annotations
@@ -40,18 +38,6 @@ RESULTS = [
     {"tool_call_id": "call_weather", "content": "sunny, 25°C"},
     {"tool_call_id": "call_time", "content": "14:02"},
 ]
-
-
-def for_the_merge(raises: type[BaseException] = ApiError) -> pytest.MarkDecorator:
-    """A test of the real continuation, which fails today as it must without the server's part
-    (the server answers a body without `message` with a 400): strict, so that it fails the run
-    once the server's part is merged, until this marker is taken off."""
-    return pytest.mark.xfail(
-        strict=True,
-        raises=raises,
-        reason="needs the server's tool_results continuation (issue 15, the app API); "
-        "take this marker off when it is merged",
-    )
 
 
 @pytest.fixture
@@ -409,7 +395,6 @@ def run_tools(calls: list[WholeToolCall]) -> list[dict[str, str]]:
     return [{"tool_call_id": c.id, "content": answers[c.name]} for c in calls]
 
 
-@for_the_merge()
 async def test_real_server_continues_a_tool_calls_turn_with_the_results(
     tools_server: RunningServer,
 ) -> None:
@@ -436,7 +421,6 @@ async def test_real_server_continues_a_tool_calls_turn_with_the_results(
     assert [m["role"] for m in history] == ["user", "assistant", "tool", "tool"]
 
 
-@for_the_merge()
 def test_sync_real_server_continues_a_tool_calls_turn_with_the_results(
     tools_server: RunningServer,
 ) -> None:
@@ -449,7 +433,6 @@ def test_sync_real_server_continues_a_tool_calls_turn_with_the_results(
             assert second.text_until_done() == "The tools said: sunny, 25°C; 14:02."
 
 
-@for_the_merge()
 async def test_real_server_resumes_a_continuation_after_a_drop(tmp_path: Path) -> None:
     with run_server(tmp_path, retry_ms=20) as server:
         add_model(server, ToolCallingModel())
@@ -471,7 +454,6 @@ async def test_real_server_resumes_a_continuation_after_a_drop(tmp_path: Path) -
         assert second.text == "The tools said: sunny, 25°C; 14:02."
 
 
-@for_the_merge(raises=AssertionError)  # today's 400 says that `message` is missing
 async def test_real_server_refuses_a_result_for_an_unknown_call_naming_the_field(
     tools_server: RunningServer,
 ) -> None:

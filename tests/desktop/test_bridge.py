@@ -72,12 +72,6 @@ def test_the_bridge_relays_tool_call_events_as_the_hub_logged_them(tmp_path: Pat
     assert frames[-1]["type"] == "done" and frames[-1]["finish_reason"] == "tool_calls"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="needs the server's tool_results continuation in FrameSession (issue 15, the app "
-    "API); take this marker off when it is merged",
-)
 def test_a_chat_frame_with_tool_results_over_the_bridge_streams_the_next_answer(
     tmp_path: Path,
 ) -> None:

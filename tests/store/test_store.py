@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import contextlib
 import os
@@ -202,25 +201,3 @@ async def test_delete_removes_messages(store: ConversationStore) -> None:
 def test_unsupported_database_urls_are_clear_errors() -> None:
     with pytest.raises(DatabaseUnavailable, match="mysql"):
         database_from_url("mysql://localhost/db")
-
-
-def test_the_backends_and_their_face_import_no_circle() -> None:
-    """``database.py`` (the face and its exceptions) imports no backend, only the exceptions' root;
-    the backends import the face and never ``connect.py``, the one module that opens them by URL."""
-    store = Path(__file__).parent.parent / "src" / "tokenwire" / "store"
-
-    def imported(name: str) -> set[str]:
-        tree = ast.parse((store / f"{name}.py").read_text(encoding="utf-8"))
-        names: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module is not None:
-                names.add(node.module)
-            elif isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-        return names
-
-    assert {m for m in imported("database") if m.startswith("tokenwire.")} == {"tokenwire.errors"}
-    for backend in ("sqlite", "postgres"):
-        ours = {m for m in imported(backend) if m.startswith("tokenwire.")}
-        assert ours == {"tokenwire.store.database"}, backend
-    assert {"tokenwire.store.sqlite", "tokenwire.store.postgres"} <= imported("connect")
