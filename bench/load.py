@@ -90,8 +90,18 @@ def start_server(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     )
     env = {**os.environ, "TOKENWIRE_DATABASE_URL": f"sqlite:///{workdir / 'load.db'}"}
     env.pop("OPENAI_API_KEY", None)
-    command = [sys.executable, "-m", "tokenwire.cli", "serve", "--config", str(config),
-               "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "tokenwire.cli",
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
 
 
@@ -340,8 +350,10 @@ async def main(streams: int) -> None:
         finally:
             process.terminate()
             process.wait(30)
-    print(f"{streams} concurrent streams a phase, {len(TEXT.split())} tokens at "
-          f"{TOKENS_PER_SECOND:g}/s each, on {os.cpu_count()} CPU(s)\n")  # fmt: skip
+    print(
+        f"{streams} concurrent streams a phase, {len(TEXT.split())} tokens at "
+        f"{TOKENS_PER_SECOND:g}/s each, on {os.cpu_count()} CPU(s)\n"
+    )
     print(report(phases))
 
 

@@ -81,16 +81,29 @@ class Corpus:
 
 
 CORPORA = (
-    Corpus("A mixed answer", "headings, paragraphs, lists and short code blocks in turn, so "
-           "that the open block stays short", answer_tokens),
-    Corpus("One long code block", "a single code fence, open until the end, so that the open "
-           "block is the whole answer", code_block_tokens),
-)  # fmt: skip
+    Corpus(
+        "A mixed answer",
+        "headings, paragraphs, lists and short code blocks in turn, so "
+        "that the open block stays short",
+        answer_tokens,
+    ),
+    Corpus(
+        "One long code block",
+        "a single code fence, open until the end, so that the open block is the whole answer",
+        code_block_tokens,
+    ),
+)
 
 
 def terminal() -> Console:
-    return Console(file=io.StringIO(), width=100, height=40, force_terminal=True,
-                   color_system="truecolor", legacy_windows=False)  # fmt: skip
+    return Console(
+        file=io.StringIO(),
+        width=100,
+        height=40,
+        force_terminal=True,
+        color_system="truecolor",
+        legacy_windows=False,
+    )
 
 
 def ours(tokens: list[str], at: int, window: int) -> float:
@@ -138,8 +151,9 @@ def corpus_table(corpus: Corpus) -> tuple[list[str], list[float], float]:
         mine = best_of(3, partial(ours, tokens, length, WINDOW))
         theirs = best_of(2, partial(naive, tokens, length, 5))
         mine_at.append(mine)
-        rows.append(f"| {length:,} | {mine * 1e3:.2f} ms | {theirs * 1e3:,.1f} ms "
-                    f"| {theirs / mine:,.0f}× |")  # fmt: skip
+        rows.append(
+            f"| {length:,} | {mine * 1e3:.2f} ms | {theirs * 1e3:,.1f} ms | {theirs / mine:,.0f}× |"
+        )
         print(rows[-1], file=sys.stderr)
     return rows, mine_at, theirs / mine_at[-1]
 
@@ -153,8 +167,9 @@ def table() -> str:
         rows, mine_at, faster = corpus_table(corpus)
         parts += [f"### {corpus.title}", "", f"{corpus.about[0].upper()}{corpus.about[1:]}.", ""]
         parts += [*rows, ""]
-        ratios.append(f"| {corpus.title.lower()} | {mine_at[-1] / mine_at[0]:.2f}× "
-                      f"| {faster:,.0f}× |")  # fmt: skip
+        ratios.append(
+            f"| {corpus.title.lower()} | {mine_at[-1] / mine_at[0]:.2f}× | {faster:,.0f}× |"
+        )
         longest.append(mine_at[-1])
     mixed, code = longest
     summary = [

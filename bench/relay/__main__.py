@@ -48,16 +48,36 @@ class Contender:
 
 CONTENDERS = [
     Contender("direct", "stub, read directly (the limit)", "/v1/chat/completions", None, None),
-    Contender("tokenwire-api", "tokenwire POST /api/chat", "/api/chat", None,
-              "bench.relay.contenders.tokenwire_server"),
-    Contender("tokenwire-v1", "tokenwire /v1/chat/completions", "/v1/chat/completions", None,
-              "bench.relay.contenders.tokenwire_server"),
-    Contender("fastapi", "FastAPI StreamingResponse + httpx", "/v1/chat/completions", "relay",
-              "bench.relay.contenders.fastapi_relay"),
-    Contender("sse-starlette", "FastAPI + sse-starlette + httpx", "/v1/chat/completions",
-              "relay", "bench.relay.contenders.sse_starlette_relay"),
+    Contender(
+        "tokenwire-api",
+        "tokenwire POST /api/chat",
+        "/api/chat",
+        None,
+        "bench.relay.contenders.tokenwire_server",
+    ),
+    Contender(
+        "tokenwire-v1",
+        "tokenwire /v1/chat/completions",
+        "/v1/chat/completions",
+        None,
+        "bench.relay.contenders.tokenwire_server",
+    ),
+    Contender(
+        "fastapi",
+        "FastAPI StreamingResponse + httpx",
+        "/v1/chat/completions",
+        "relay",
+        "bench.relay.contenders.fastapi_relay",
+    ),
+    Contender(
+        "sse-starlette",
+        "FastAPI + sse-starlette + httpx",
+        "/v1/chat/completions",
+        "relay",
+        "bench.relay.contenders.sse_starlette_relay",
+    ),
     Contender("litellm", "LiteLLM proxy", "/v1/chat/completions", "litellm", None, scale=0.2),
-]  # fmt: skip
+]
 
 
 @dataclass
@@ -74,14 +94,27 @@ FULL = Plan(100, 1000, 8.0, (100, 1000), 10_000, 20)
 QUICK = Plan(50, 400, 3.0, (100, 1000), 1_000, 10)
 
 
-def loadgen(port: int, path: str, *, extra: list[str], deadline: float,
-            accept: str = "text/event-stream") -> dict[str, Any]:  # fmt: skip
+def loadgen(
+    port: int, path: str, *, extra: list[str], deadline: float, accept: str = "text/event-stream"
+) -> dict[str, Any]:
     """Run the load generator once on core 1; its result plus its own CPU time per event."""
     argv = [
-        "taskset", "-c", str(LOAD_CORE), sys.executable, "-m", "bench.relay.loadgen",
-        "--port", str(port), "--path", path, "--accept", accept, "--deadline", str(deadline),
+        "taskset",
+        "-c",
+        str(LOAD_CORE),
+        sys.executable,
+        "-m",
+        "bench.relay.loadgen",
+        "--port",
+        str(port),
+        "--path",
+        path,
+        "--accept",
+        accept,
+        "--deadline",
+        str(deadline),
         *extra,
-    ]  # fmt: skip
+    ]
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, env=_env(None))
     out, _ = proc.communicate()
     result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
@@ -104,8 +137,17 @@ def start_relay(c: Contender, port: int, workdir: Path) -> subprocess.Popen[byte
         config = workdir / "litellm.yaml"
         template = (Path(__file__).parent / "contenders" / "litellm.yaml").read_text()
         config.write_text(template.replace("127.0.0.1:9100", f"127.0.0.1:{STUB_PORT}"))
-        argv = [str(python.parent / "litellm"), "--config", str(config), "--host", "127.0.0.1",
-                "--port", str(port), "--num_workers", "1"]  # fmt: skip
+        argv = [
+            str(python.parent / "litellm"),
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num_workers",
+            "1",
+        ]
     else:
         python = venvs.ensure(c.venv) if c.venv else Path(sys.executable)
         assert c.module is not None
@@ -148,8 +190,10 @@ def measure(c: Contender, plan: Plan, pid: int | None) -> dict[str, Any]:
         c0 = cpu()
         # A relay that needs more than twice the time is saturated: what it delivered by then
         # is reported, not waited for.
-        r = run(["--streams", str(n), "--chunks", str(chunks), "--rate", "50"],
-                plan.paced_seconds * 2 + 20)  # fmt: skip
+        r = run(
+            ["--streams", str(n), "--chunks", str(chunks), "--rate", "50"],
+            plan.paced_seconds * 2 + 20,
+        )
         r["cpu_share"] = (cpu() - c0) / r["elapsed"] if pid else None
         out[f"paced_{n}"] = r
     if pid:  # last: closing thousands of streams keeps a relay busy for a while
@@ -162,12 +206,25 @@ def idle(c: Contender, plan: Plan, pid: int) -> dict[str, Any]:
     time.sleep(1.0)
     before = procs.rss_bytes(pid)
     argv = [
-        "taskset", "-c", str(LOAD_CORE), sys.executable, "-m", "bench.relay.loadgen",
-        "--port", str(c.port), "--path", c.path, "--streams", str(plan.idle_streams), "--idle",
-        "--deadline", "120",
-    ]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            env=_env(None))  # fmt: skip
+        "taskset",
+        "-c",
+        str(LOAD_CORE),
+        sys.executable,
+        "-m",
+        "bench.relay.loadgen",
+        "--port",
+        str(c.port),
+        "--path",
+        c.path,
+        "--streams",
+        str(plan.idle_streams),
+        "--idle",
+        "--deadline",
+        "120",
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_env(None)
+    )
     assert proc.stdout is not None and proc.stdin is not None
     ready = json.loads(proc.stdout.readline())
     time.sleep(2.0)  # let the relay settle (buffers, lazily allocated state)
@@ -193,15 +250,23 @@ def main() -> None:
     plan = QUICK if args.quick else FULL
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 1 << 17
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(want, hard) if hard > 0 else want),
-                                                 hard))  # fmt: skip
+    resource.setrlimit(
+        resource.RLIMIT_NOFILE, (max(soft, min(want, hard) if hard > 0 else want), hard)
+    )
     workdir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
-    stub = procs.start([sys.executable, "-m", "bench.relay.stub", "--port", str(STUB_PORT)],
-                       LOAD_CORE, env=_env(None), log=workdir / "stub.log")  # fmt: skip
+    stub = procs.start(
+        [sys.executable, "-m", "bench.relay.stub", "--port", str(STUB_PORT)],
+        LOAD_CORE,
+        env=_env(None),
+        log=workdir / "stub.log",
+    )
     results: dict[str, Any] = {
-        "plan": plan.__dict__, "quick": args.quick, "started": time.strftime("%Y-%m-%d %H:%M UTC",
-        time.gmtime()), "cpus": os.cpu_count(), "contenders": [],
-    }  # fmt: skip
+        "plan": plan.__dict__,
+        "quick": args.quick,
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "contenders": [],
+    }
     try:
         procs.wait_port(STUB_PORT, 30, stub)
         for i, c in enumerate(CONTENDERS):
@@ -218,8 +283,7 @@ def main() -> None:
                 results["contenders"].append(measure(c, plan, relay.pid if relay else None))
             except Exception as exc:  # one contender failing must not lose the others
                 print(f"[bench] {c.name} failed: {exc!r}; logs in {workdir}", flush=True)
-                results["contenders"].append({"name": c.name, "label": c.label,
-                                              "error": repr(exc)})  # fmt: skip
+                results["contenders"].append({"name": c.name, "label": c.label, "error": repr(exc)})
             finally:
                 if relay is not None:
                     procs.stop(relay)

@@ -32,8 +32,12 @@ _WORD = re.compile(r"\s*\S+")
 def sample_events() -> list[Event]:
     text = (ROOT / "docs" / "protocol.md").read_text() + (ROOT / "README.md").read_text()
     words = _WORD.findall(text)[:3000]
-    payloads = [Start("str_x", "cnv_x", "msg_x", "bench"), *(Delta(w) for w in words),
-                Usage(120, len(words)), Done("stop")]  # fmt: skip
+    payloads = [
+        Start("str_x", "cnv_x", "msg_x", "bench"),
+        *(Delta(w) for w in words),
+        Usage(120, len(words)),
+        Done("stop"),
+    ]
     return [Event.make(i + 1, p) for i, p in enumerate(payloads)]
 
 

@@ -25,11 +25,23 @@ async def probe(streams: int, path: str, top: int) -> None:
     from tokenwire.server.app import create_app
 
     data = tempfile.mkdtemp(prefix="tokenwire-mem-")
-    model = ModelConfig(id="bench", provider="openai", base_url=f"http://127.0.0.1:{STUB_PORT}/v1",
-                        first_token_timeout=300.0, idle_timeout=300.0)  # fmt: skip
+    model = ModelConfig(
+        id="bench",
+        provider="openai",
+        base_url=f"http://127.0.0.1:{STUB_PORT}/v1",
+        first_token_timeout=300.0,
+        idle_timeout=300.0,
+    )
     settings = load_settings(env={}, models=(model,), database_url=f"sqlite:///{data}/b.db")
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=RELAY_PORT, loop="none",
-                                           log_level="warning", access_log=False))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            port=RELAY_PORT,
+            loop="none",
+            log_level="warning",
+            access_log=False,
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn has no event for it
         await asyncio.sleep(0.05)
@@ -42,8 +54,9 @@ async def probe(streams: int, path: str, top: int) -> None:
         "--path",
         path,
     ]
-    warm = await asyncio.create_subprocess_exec(*loadgen, "--streams", "20", "--chunks", "5",
-                                                stdout=subprocess.DEVNULL)  # fmt: skip
+    warm = await asyncio.create_subprocess_exec(
+        *loadgen, "--streams", "20", "--chunks", "5", stdout=subprocess.DEVNULL
+    )
     await warm.wait()
     gc.collect()
     before = tracemalloc.take_snapshot()

@@ -33,8 +33,13 @@ def main(results_path: Path, images: Path) -> None:
     cs = [c for c in results["contenders"] if "error" not in c]
     relays = [c for c in cs if c.get("cpu_us_per_event")]
     fig, ax = plt.subplots(figsize=(8, 3.2))
-    _bar(ax, [c["label"] for c in relays], [c["cpu_us_per_event"] for c in relays],
-         "CPU per relayed event (unpaced, one core)", "µs of CPU per event (log)")  # fmt: skip
+    _bar(
+        ax,
+        [c["label"] for c in relays],
+        [c["cpu_us_per_event"] for c in relays],
+        "CPU per relayed event (unpaced, one core)",
+        "µs of CPU per event (log)",
+    )
     fig.tight_layout()
     fig.savefig(images / "relay-cpu.png", dpi=110)
 
@@ -42,9 +47,13 @@ def main(results_path: Path, images: Path) -> None:
     fig, axes = plt.subplots(1, len(counts), figsize=(11, 3.2), sharey=True)
     for ax, n in zip(axes, counts, strict=True):
         rows = [c for c in cs if c.get(f"paced_{n}")]
-        _bar(ax, [c["label"] for c in rows],
-             [max(0.01, c[f"paced_{n}"]["latency_p99_us"] / 1000) for c in rows],
-             f"p99 latency, {n:,} streams × 50/s", "ms (log)")  # fmt: skip
+        _bar(
+            ax,
+            [c["label"] for c in rows],
+            [max(0.01, c[f"paced_{n}"]["latency_p99_us"] / 1000) for c in rows],
+            f"p99 latency, {n:,} streams × 50/s",
+            "ms (log)",
+        )
     fig.tight_layout()
     fig.savefig(images / "relay-latency.png", dpi=110)
 

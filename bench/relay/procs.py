@@ -17,13 +17,17 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def start(argv: list[str], core: int, *, env: dict[str, str] | None = None,
-          log: Path | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
+def start(
+    argv: list[str], core: int, *, env: dict[str, str] | None = None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - kept by the child
     return subprocess.Popen(
-        ["taskset", "-c", str(core), *argv], env=env, stdout=out, stderr=subprocess.STDOUT,
+        ["taskset", "-c", str(core), *argv],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
-    )  # fmt: skip
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -116,11 +116,13 @@ def tables(results: dict[str, Any]) -> str:
         )
     bytes_rows = [
         ("tokenwire SSE (`/api/chat`)", _get(contenders, "tokenwire-api", "bytes_per_event")),
-        ("tokenwire NDJSON (`/api/chat`)",
-         _get(contenders, "tokenwire-api", "ndjson_bytes_per_event")),
+        (
+            "tokenwire NDJSON (`/api/chat`)",
+            _get(contenders, "tokenwire-api", "ndjson_bytes_per_event"),
+        ),
         ("tokenwire OpenAI chunks (`/v1`)", _get(contenders, "tokenwire-v1", "bytes_per_event")),
         ("stub (upstream)", _get(contenders, "direct", "bytes_per_event")),
-    ]  # fmt: skip
+    ]
     out += ["", "### Bytes on the wire per event", "", "| stream | bytes/event |", "|---|---:|"]
     out += [f"| {name} | {_num(v)} |" for name, v in bytes_rows if v]
     comp = results.get("compression")
@@ -171,8 +173,9 @@ def main() -> None:
     python = venvs.ensure("relay")
     subprocess.run(
         [str(python), "-m", "bench.relay.plot", str(HERE / "results.json"), str(IMAGES)],
-        cwd=ROOT, check=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        check=True,
+    )
     print(f"[bench] wrote {DOC.relative_to(ROOT)} and plots in {IMAGES.relative_to(ROOT)}")
 
 

@@ -153,8 +153,11 @@ async def _answer(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes, pacer: Pacer
 ) -> None:
     found = _PARAMS.findall(body)
-    chunks, rate, hold = (int(found[-1][0]), float(found[-1][1]), found[-1][2] == b"1") if found \
-        else (20, 0.0, False)  # fmt: skip
+    chunks, rate, hold = (
+        (int(found[-1][0]), float(found[-1][1]), found[-1][2] == b"1")
+        if found
+        else (20, 0.0, False)
+    )
     writer.write(_RESPONSE_HEAD + chunked(b": ok\n\n" + event(_now_us())))
     if hold:
         await reader.read()  # until the client leaves

@@ -28,8 +28,13 @@ PAGE = b"""<!doctype html><meta charset="utf-8"><title>render bench</title>
 <style>body{font:16px/1.5 sans-serif;max-width:46rem;margin:1rem auto}pre{overflow:auto}
 #out>*{content-visibility:auto;contain-intrinsic-size:auto 3em}</style>
 <div id="out"></div><script type="module" src="/render-bench.js"></script>"""
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -77,8 +82,12 @@ def main() -> None:
     subprocess.run(["node", "build.mjs", "--bench"], cwd=WEB, check=True)
     server = _serve(WEB / "dist" / "bench")
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    runs = [("c", "oneshot", args.size), ("a", "incremental", args.size),
-            ("a", "incremental", args.naive_size), ("b", "naive", args.naive_size)]  # fmt: skip
+    runs = [
+        ("c", "oneshot", args.size),
+        ("a", "incremental", args.size),
+        ("a", "incremental", args.naive_size),
+        ("b", "naive", args.naive_size),
+    ]
     results = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
@@ -106,17 +115,23 @@ def main() -> None:
 
 def _report(results: list[dict[str, Any]]) -> None:
     print()
-    print("| run | bytes | events | scripting ms | longest call ms | main thread busy ms "
-          "| wall ms | longest frame ms | long tasks |")  # fmt: skip
+    print(
+        "| run | bytes | events | scripting ms | longest call ms | main thread busy ms "
+        "| wall ms | longest frame ms | long tasks |"
+    )
     print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     for r in results:
-        print(f"| ({r['label']}) {r['mode']} | {r['bytes']} | {r['events']} | {r['scriptMs']:.0f} "
-              f"| {r['longestCallMs']:.1f} | {r['busyMs']:.0f} | {r['wallMs']:.0f} "
-              f"| {r['longestFrameMs']:.0f} | {r['longTasks']} |")  # fmt: skip
+        print(
+            f"| ({r['label']}) {r['mode']} | {r['bytes']} | {r['events']} | {r['scriptMs']:.0f} "
+            f"| {r['longestCallMs']:.1f} | {r['busyMs']:.0f} | {r['wallMs']:.0f} "
+            f"| {r['longestFrameMs']:.0f} | {r['longTasks']} |"
+        )
     one, full, small, naive = results
     print()
-    print(f"(a)/(c) scripting on {full['bytes']} bytes: {full['scriptMs'] / one['scriptMs']:.2f}x"
-          " (target: within 2x)")  # fmt: skip
+    print(
+        f"(a)/(c) scripting on {full['bytes']} bytes: {full['scriptMs'] / one['scriptMs']:.2f}x"
+        " (target: within 2x)"
+    )
     print(f"(a) longest frame: {full['longestFrameMs']:.0f} ms (target: none over 50 ms)")
     print(
         f"(b)/(a) scripting on {naive['bytes']} bytes: {naive['scriptMs'] / small['scriptMs']:.1f}x"

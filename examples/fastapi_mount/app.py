@@ -37,9 +37,12 @@ def upstream_model(client: openai.AsyncOpenAI, model: str) -> Any:
             options["stop"] = list(params.stop)
         try:
             stream = await client.chat.completions.create(
-                model=model, messages=messages, stream=True,  # type: ignore[arg-type]
-                stream_options={"include_usage": True}, **options,
-            )  # fmt: skip
+                model=model,
+                messages=messages,
+                stream=True,  # type: ignore[arg-type]
+                stream_options={"include_usage": True},
+                **options,
+            )
             # Leaving this block, by the end or by a cancel, closes the upstream request.
             async with stream:
                 async for chunk in stream:
@@ -56,9 +59,10 @@ def upstream_model(client: openai.AsyncOpenAI, model: str) -> Any:
         except openai.APIStatusError as exc:
             # Say what went wrong in words safe to show: never the upstream's body (some echo keys).
             raise ProviderError(
-                "upstream_http_error", f"the upstream answered HTTP {exc.status_code}",
+                "upstream_http_error",
+                f"the upstream answered HTTP {exc.status_code}",
                 retryable=exc.status_code == 429 or exc.status_code >= 500,
-            ) from exc  # fmt: skip
+            ) from exc
         except openai.APIConnectionError as exc:
             raise ProviderError(
                 "upstream_unreachable", "cannot reach the upstream", retryable=True

@@ -44,8 +44,13 @@ config_option = click.option(
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
 @click.option("--log-level", default="info", show_default=True)
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="json: one object per line, with the stream id.")  # fmt: skip
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object per line, with the stream id.",
+)
 @click.option(
     "--insecure", is_flag=True, help="Listen beyond loopback without tokens: anyone may use it."
 )
@@ -211,10 +216,14 @@ def _migrate(url: str) -> list[str]:
 _remote = [
     click.option("--url", envvar="TOKENWIRE_URL", help="A tokenwire server (default: in-process)."),
     click.option("--token", envvar="TOKENWIRE_TOKEN", help="Sent as Authorization: Bearer."),
-    click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                  help="A tokenwire.toml, when running in-process."),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        help="A tokenwire.toml, when running in-process.",
+    ),
     click.option("--plain", is_flag=True, help="Plain text even on a terminal."),
-]  # fmt: skip
+]
 
 
 def _target_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -231,9 +240,16 @@ def _target_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--cid", "conversation_id", help="Continue this conversation.")
 @click.option("-m", "--model", help="A configured model id; default: the first.")
 @_target_options
-def chat(message: tuple[str, ...], continue_last: bool, conversation_id: str | None,
-         model: str | None, url: str | None, token: str | None, config_file: str | None,
-         plain: bool) -> None:  # fmt: skip
+def chat(
+    message: tuple[str, ...],
+    continue_last: bool,
+    conversation_id: str | None,
+    model: str | None,
+    url: str | None,
+    token: str | None,
+    config_file: str | None,
+    plain: bool,
+) -> None:
     """Ask MESSAGE and stream the answer; with no MESSAGE, chat interactively.
 
     Text piped on stdin is added to the question. On a terminal the answer is rendered as
@@ -248,16 +264,30 @@ def chat(message: tuple[str, ...], continue_last: bool, conversation_id: str | N
         if not question:
             raise click.UsageError("nothing to ask: give a MESSAGE or pipe text in")
     target = commands.Target(url, token, config_file)
-    sys.exit(commands.chat(target, question, continue_last=continue_last,
-                           conversation_id=conversation_id, model=model, plain=plain))  # fmt: skip
+    sys.exit(
+        commands.chat(
+            target,
+            question,
+            continue_last=continue_last,
+            conversation_id=conversation_id,
+            model=model,
+            plain=plain,
+        )
+    )
 
 
 @main.command()
 @click.argument("conversation_id", required=False)
 @click.option("-n", "--limit", default=20, show_default=True, help="How many to list.")
 @_target_options
-def history(conversation_id: str | None, limit: int, url: str | None, token: str | None,
-            config_file: str | None, plain: bool) -> None:  # fmt: skip
+def history(
+    conversation_id: str | None,
+    limit: int,
+    url: str | None,
+    token: str | None,
+    config_file: str | None,
+    plain: bool,
+) -> None:
     """List stored conversations, newest first, or show CONVERSATION_ID."""
     from tokenwire.terminal import commands
 

@@ -146,9 +146,16 @@ class Metrics:
         for gauge in self.gauges:
             lines.extend(gauge.render())
         for series in (
-            self.events_relayed, self.streams_started, self.streams_ended, self.errors,
-            self.upstream_retries, self.fallbacks, self.rejected, self.dropped_readers,
-            self.time_to_first_token, self.stream_duration,
-        ):  # fmt: skip
+            self.events_relayed,
+            self.streams_started,
+            self.streams_ended,
+            self.errors,
+            self.upstream_retries,
+            self.fallbacks,
+            self.rejected,
+            self.dropped_readers,
+            self.time_to_first_token,
+            self.stream_duration,
+        ):
             lines.extend(series.render())
         return "\n".join(lines) + "\n"

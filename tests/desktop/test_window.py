@@ -95,8 +95,9 @@ def stored(tmp_path: Path) -> list[tuple[str, str, str]]:
 def test_window_streams_an_answer_from_the_local_server_and_stores_it(tmp_path: Path) -> None:
     shot = tmp_path / "desktop.png"
     config = write_config(tmp_path)
-    report = drive(tmp_path, "--config", str(config), "--prompt", "Hi there",
-                   "--screenshot", str(shot))  # fmt: skip
+    report = drive(
+        tmp_path, "--config", str(config), "--prompt", "Hi there", "--screenshot", str(shot)
+    )
     assert report["state"] == "done"
     assert report["answer"].strip() == SHOWN
     assert report["hash"].startswith("#/c/conv_")

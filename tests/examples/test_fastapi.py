@@ -31,9 +31,11 @@ def upstream() -> Iterator[ThreadedUpstream]:
 @pytest.fixture
 def host(tmp_path: Path, upstream: ThreadedUpstream) -> Iterator[Host]:
     app = create_app(
-        base_url=upstream.base_url, api_key=SECRET, model="echo",
+        base_url=upstream.base_url,
+        api_key=SECRET,
+        model="echo",
         database_url=f"sqlite:///{tmp_path / 'app.db'}",
-    )  # fmt: skip
+    )
     with serve(app) as running:
         yield running
 
@@ -72,9 +74,10 @@ def test_the_model_function_streams_the_upstream_answer(
 
 def test_reasoning_and_sampling_params_go_through(host: Host, upstream: ThreadedUpstream) -> None:
     upstream.script(Reply(reasoning=["Let me", " think."], content=["Done", "."]))
-    with Client(host.base_url + "/tokenwire") as client, client.chat(
-        "hi", params={"temperature": 0.25, "max_tokens": 10}
-    ) as stream:  # fmt: skip
+    with (
+        Client(host.base_url + "/tokenwire") as client,
+        client.chat("hi", params={"temperature": 0.25, "max_tokens": 10}) as stream,
+    ):
         events = list(stream)
     reasoning = "".join(e.payload.text for e in events if e.type == "reasoning")  # type: ignore[union-attr]
     assert (reasoning, text(events)) == ("Let me think.", "Done.")

@@ -69,25 +69,36 @@ def sse_protocol_events(chunks: Iterator[bytes]) -> Iterator[Event]:
 
 
 def test_sse_carries_the_whole_protocol() -> None:
-    with flask_server() as url, httpx.stream(
-        "POST", url + "/api/chat", json={"message": "streams from flask"}, timeout=WAIT
-    ) as response:  # fmt: skip
+    with (
+        flask_server() as url,
+        httpx.stream(
+            "POST", url + "/api/chat", json={"message": "streams from flask"}, timeout=WAIT
+        ) as response,
+    ):
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-store"
         events = list(sse_protocol_events(response.iter_raw()))
     assert_complete_stream(events)
     assert [e.type for e in events] == [
-        "start", "reasoning", "delta", "delta", "delta", "usage", "done",
-    ]  # fmt: skip
+        "start",
+        "reasoning",
+        "delta",
+        "delta",
+        "delta",
+        "usage",
+        "done",
+    ]
     assert text_of(events) == "streams from flask "
 
 
 def test_ndjson_when_asked() -> None:
     with flask_server() as url:
         response = httpx.post(
-            url + "/api/chat", json={"message": "one line each"},
-            headers={"Accept": "application/x-ndjson"}, timeout=WAIT,
-        )  # fmt: skip
+            url + "/api/chat",
+            json={"message": "one line each"},
+            headers={"Accept": "application/x-ndjson"},
+            timeout=WAIT,
+        )
     assert response.headers["content-type"].startswith("application/x-ndjson")
     decoder = NDJSONDecoder()
     events = [Event.from_dict(o) for o in decoder.feed(response.content) + decoder.flush()]
@@ -100,7 +111,7 @@ def test_each_piece_arrives_as_the_model_yields_it_and_leaving_closes_the_model(
     with flask_server(gate.model) as url:
         with httpx.stream(
             "POST", url + "/api/chat", json={"message": "hi"}, timeout=WAIT
-        ) as response:  # fmt: skip
+        ) as response:
             events = sse_protocol_events(response.iter_raw())
             assert next(events).type == "start"
             # The model is still waiting: this piece came through before the answer was done.

@@ -54,8 +54,9 @@ async def run_batches(
     await store.open()
     hub = Hub(MemoryStreamLog(), store, {"batched": Batched(batches)}, max_events=max_events)  # type: ignore[dict-item]
     try:
-        handle = await hub.start_chat(owner="", message="hi", conversation_id=None,
-                                      model="batched", params=GenerationParams())  # fmt: skip
+        handle = await hub.start_chat(
+            owner="", message="hi", conversation_id=None, model="batched", params=GenerationParams()
+        )
         seen: list[Event] = []
         while True:
             batch = await hub.read(handle.stream_id, len(seen), timeout=5)
@@ -69,13 +70,23 @@ async def run_batches(
 
 async def test_batches_are_numbered_in_order_and_end_once(tmp_path: Path) -> None:
     batches: list[list[ProviderPayload]] = [
-        [Delta("a")], [Delta("b"), Reasoning("r"), Delta("c")], [Delta("d"), Usage(1, 4)], [Done()],
-    ]  # fmt: skip
+        [Delta("a")],
+        [Delta("b"), Reasoning("r"), Delta("c")],
+        [Delta("d"), Usage(1, 4)],
+        [Done()],
+    ]
     events = await run_batches(tmp_path, batches)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert [e.type for e in events] == [
-        "start", "delta", "delta", "reasoning", "delta", "delta", "usage", "done",
-    ]  # fmt: skip
+        "start",
+        "delta",
+        "delta",
+        "reasoning",
+        "delta",
+        "delta",
+        "usage",
+        "done",
+    ]
     assert "".join(e.payload.text for e in events if isinstance(e.payload, Delta)) == "abcd"
 
 

@@ -138,9 +138,12 @@ async def test_concurrent_turns_in_one_conversation(hub: Hub) -> None:
 
     def turn(text: str) -> Awaitable[object]:
         return hub.start_chat(
-            owner="", message=text, conversation_id=first.conversation_id, model="endless",
+            owner="",
+            message=text,
+            conversation_id=first.conversation_id,
+            model="endless",
             params=GenerationParams(),
-        )  # fmt: skip
+        )
 
     results = await asyncio.gather(turn("b"), turn("c"), return_exceptions=True)
     kinds = sorted(type(r).__name__ for r in results)

@@ -153,9 +153,15 @@ async def test_a_producer_that_lost_its_lease_stops_and_leaves_the_end_to_the_re
     await producer.create(StreamMeta("s", handle.conversation_id, handle.message_id, "r"))
     model = ReplayProvider(id="r", text="word " * 400, tokens_per_second=40)
     generation = Generation(
-        handle, model, [], GenerationParams(), log=producer, store=store, max_events=10_000,
+        handle,
+        model,
+        [],
+        GenerationParams(),
+        log=producer,
+        store=store,
+        max_events=10_000,
         persist_interval=0.1,
-    )  # fmt: skip
+    )
     await generation.begin()  # the producer never renews its lease: as if cut off from Redis
     reaped: list[str] = []
     while not reaped:

@@ -121,8 +121,13 @@ async def test_reasoning_and_usage_pass_through_and_are_stored(
         client, {"message": "hi", "model": "rich", "params": {"temperature": 0.5}}
     )
     assert [e.type for e in events] == [
-        "start", "reasoning", "delta", "delta", "usage", "done",
-    ]  # fmt: skip
+        "start",
+        "reasoning",
+        "delta",
+        "delta",
+        "usage",
+        "done",
+    ]
     assert text_of(events) == "Hello, world."
     stored = await stored_answer(client, events)
     assert stored["content"] == "Hello, world."
@@ -223,9 +228,12 @@ async def test_a_yielded_error_ends_the_stream_with_that_error(client: httpx.Asy
     assert_complete_stream(events)
     assert text_of(events) == "so far "
     assert events[-1].to_dict() == {
-        "type": "error", "seq": events[-1].seq, "code": "quota_exceeded",
-        "message": "the monthly quota is used up", "retryable": False,
-    }  # fmt: skip
+        "type": "error",
+        "seq": events[-1].seq,
+        "code": "quota_exceeded",
+        "message": "the monthly quota is used up",
+        "retryable": False,
+    }
 
 
 async def test_yielding_something_else_is_a_model_error(
@@ -338,8 +346,17 @@ def test_tokenwire_serve_finds_model_functions_in_the_current_directory(tmp_path
     script.write_text("from tokenwire.cli import main\nmain()\n", encoding="utf-8")
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(SRC), "OPENAI_API_KEY": ""}
-    command = [sys.executable, str(script), "serve", "--config", "tokenwire.toml",
-               "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    command = [
+        sys.executable,
+        str(script),
+        "serve",
+        "--config",
+        "tokenwire.toml",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     process = subprocess.Popen(
         command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -369,9 +386,12 @@ def test_tokenwire_serve_names_a_bad_entry_and_exits(tmp_path: Path) -> None:
     )
     done = subprocess.run(
         [sys.executable, "-m", "tokenwire.cli", "serve", "--config", "tokenwire.toml"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(SRC)}, capture_output=True,
-        timeout=mf.WAIT, check=False,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        timeout=mf.WAIT,
+        check=False,
+    )
     assert done.returncode != 0
     assert b"entry 'nowhere:fn': cannot import 'nowhere'" in done.stderr
     assert b"Traceback" not in done.stderr

@@ -91,8 +91,12 @@ async def test_a_cancel_sent_to_b_stops_the_generation_and_its_upstream_request_
     tmp_path: Path, postgres_url: str, redis_url: str
 ) -> None:
     with ThreadedUpstream() as upstream:
-        config = write_config(tmp_path / "tokenwire.toml", database_url=postgres_url,
-                              redis_url=redis_url, upstream=upstream.base_url)  # fmt: skip
+        config = write_config(
+            tmp_path / "tokenwire.toml",
+            database_url=postgres_url,
+            redis_url=redis_url,
+            upstream=upstream.base_url,
+        )
         with cluster(config, 2) as (a, b):
             words = " ".join(f"w{i}" for i in range(200))  # a minute of answer
             start, _ = await start_chat(a.base, {"message": words, "model": "up"}, first=2)
@@ -200,8 +204,9 @@ def restart_postgres(postgres_server: PostgresServer) -> Iterator[PostgresServer
         postgres_server.start()
 
 
-async def wait_for_status(http: httpx.AsyncClient, method: str, url: str, status: int,
-                          **kwargs: Any) -> httpx.Response:  # fmt: skip
+async def wait_for_status(
+    http: httpx.AsyncClient, method: str, url: str, status: int, **kwargs: Any
+) -> httpx.Response:
     deadline = time.monotonic() + 60
     while True:
         response = await http.request(method, url, **kwargs)
@@ -230,12 +235,19 @@ async def test_redis_down_is_a_clear_503_and_recovers_by_itself(
             seen = await asyncio.wait_for(reader, 20)
             assert seen and not any(e.is_terminal for e in seen)
             while (frame := orjson.loads(await asyncio.wait_for(ws.recv(), 20)))["type"] not in (
-                "rejected", "done", "error"
-            ):  # fmt: skip
+                "rejected",
+                "done",
+                "error",
+            ):
                 pass
-            assert frame == {"type": "rejected", "ref": "r", "error": {
-                "code": "unavailable",
-                "message": "a service tokenwire needs is unreachable; try again soon"}}  # fmt: skip
+            assert frame == {
+                "type": "rejected",
+                "ref": "r",
+                "error": {
+                    "code": "unavailable",
+                    "message": "a service tokenwire needs is unreachable; try again soon",
+                },
+            }
         async with httpx.AsyncClient(timeout=30) as http:
             sent = time.monotonic()
             response = await http.post(f"{b.base}/api/chat", json={"message": "hi"})
@@ -306,8 +318,10 @@ def test_serve_with_postgresql_unreachable_is_a_clear_error(tmp_path: Path) -> N
     config.write_text(f'database_url = "{url}"\n', encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "tokenwire.cli", "serve", "--config", str(config)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "cannot use the database postgresql://tokenwire:***@127.0.0.1" in result.stderr
     assert "Traceback" not in result.stderr

@@ -67,9 +67,13 @@ async def test_once_a_token_exists_every_api_route_needs_one(
 ) -> None:
     async with httpx.AsyncClient(base_url=server.base_url) as client:
         for method, path in [
-            ("GET", "/api/conversations"), ("POST", "/api/chat"), ("GET", "/api/models"),
-            ("GET", "/api/streams/str_x"), ("GET", "/api/me"), ("GET", "/metrics"),
-        ]:  # fmt: skip
+            ("GET", "/api/conversations"),
+            ("POST", "/api/chat"),
+            ("GET", "/api/models"),
+            ("GET", "/api/streams/str_x"),
+            ("GET", "/api/me"),
+            ("GET", "/metrics"),
+        ]:
             response = await client.request(method, path, json={"message": "hi"})
             assert response.status_code == 401, path
             assert response.json()["error"]["code"] == "unauthorized"
@@ -78,8 +82,9 @@ async def test_once_a_token_exists_every_api_route_needs_one(
         assert wrong.status_code == 401
         assert "not valid" in wrong.json()["error"]["message"]
         assert (await client.get("/api/me", headers=bearer(tokens["alice"]))).json() == {
-            "user": "alice", "auth": True,
-        }  # fmt: skip
+            "user": "alice",
+            "auth": True,
+        }
         # What stays open: the app's page and the health check.
         assert (await client.get("/healthz")).status_code == 200
         assert (await client.get("/")).status_code == 200
@@ -244,9 +249,17 @@ def test_serve_refuses_a_public_address_without_auth(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.5.0.1", True), ("::1", True), ("[::1]", True),
-     ("localhost", True), ("0.0.0.0", False), ("::", False), ("192.168.1.5", False),
-     ("example.com", False)],
-)  # fmt: skip
+    [
+        ("127.0.0.1", True),
+        ("127.5.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.5", False),
+        ("example.com", False),
+    ],
+)
 def test_loopback_addresses(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback

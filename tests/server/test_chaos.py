@@ -154,9 +154,11 @@ async def read_ndjson(proxy: Proxy, model: str, ref: int) -> Received:
             if stream_id is None:
                 assert proxy.connections == 0, f"seed {SEED}: the chat request was lost"
                 request = http.build_request(
-                    "POST", "/api/chat", json={"message": f"question {ref}", "model": model},
+                    "POST",
+                    "/api/chat",
+                    json={"message": f"question {ref}", "model": model},
                     headers=headers,
-                )  # fmt: skip
+                )
             else:
                 params = {"after": len(events)}
                 url = f"/api/streams/{stream_id}"
@@ -251,8 +253,11 @@ async def check_all(server: RunningServer, received: list[Received]) -> None:
         for got in received:
             assert_complete_stream(got.events)
             assert text_of(got.events) == TEXTS[got.model], f"seed {SEED}"
-            assert got.events[-1].to_dict() == {"type": "done", "seq": len(got.events),
-                                                "finish_reason": "stop"}  # fmt: skip
+            assert got.events[-1].to_dict() == {
+                "type": "done",
+                "seq": len(got.events),
+                "finish_reason": "stop",
+            }
             logged = server.call(server.hub.read(got.start.stream_id, 0, 0.0)).events
             assert [e.json for e in got.events] == [e.json for e in logged], f"seed {SEED}"
             response = await http.get(f"/api/conversations/{got.start.conversation_id}")

@@ -23,10 +23,12 @@ async def raw_stream(
     async with (
         httpx.AsyncClient(base_url=base_url, timeout=10) as client,
         client.stream(
-            "POST", "/api/chat", json={"message": "hi"},
+            "POST",
+            "/api/chat",
+            json={"message": "hi"},
             headers={"accept": accept, "accept-encoding": accept_encoding},
         ) as response,
-    ):  # fmt: skip
+    ):
         assert response.status_code == 200
         return response.headers, [piece async for piece in response.aiter_raw()]
 
@@ -82,10 +84,16 @@ async def test_each_write_is_flushed_whole() -> None:
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
-        ("gzip", True), ("GZIP;q=0.5", True), ("br, gzip;q=1.0", True), ("*", True),
-        ("gzip;q=0", False), ("identity", False), ("", False), ("deflate, br", False),
+        ("gzip", True),
+        ("GZIP;q=0.5", True),
+        ("br, gzip;q=1.0", True),
+        ("*", True),
+        ("gzip;q=0", False),
+        ("identity", False),
+        ("", False),
+        ("deflate, br", False),
         ("gzip;q=x", False),
     ],
-)  # fmt: skip
+)
 def test_accept_encoding(header: str, expected: bool) -> None:
     assert accepts_gzip(header) is expected

@@ -115,8 +115,11 @@ def still_serving(live: tuple[RunningServer, ErrorLog]) -> Iterator[None]:
         assert client.get("/healthz").json()["status"] == "ok"
         response = client.post("/api/chat", json={"message": "still there?"})
         assert response.status_code == 200
-        events = [Event.from_json(line[6:]) for line in response.text.split("\n") if
-                  line.startswith("data: ")]  # fmt: skip
+        events = [
+            Event.from_json(line[6:])
+            for line in response.text.split("\n")
+            if line.startswith("data: ")
+        ]
         check_events(events, "the chat after fuzzing")
         assert events[0].seq == 1 and events[-1].to_dict()["finish_reason"] == "stop"
         assert "".join(str(e.to_dict().get("text", "")) for e in events) == ANSWER
@@ -191,10 +194,25 @@ def test_conversations(
 
 
 PATHS = [
-    "/", "/healthz", "/metrics", "/api/chat", "/api/models", "/api/conversations", "/api/ws",
-    "/api/streams/x", "/api/streams/x/cancel", "/v1/models", "/v1/chat/completions", "/api",
-    "/api/", "//api//chat", "/api/chat/", "/v1", "/static/../../etc/passwd", "/%2e%2e/",
-]  # fmt: skip
+    "/",
+    "/healthz",
+    "/metrics",
+    "/api/chat",
+    "/api/models",
+    "/api/conversations",
+    "/api/ws",
+    "/api/streams/x",
+    "/api/streams/x/cancel",
+    "/v1/models",
+    "/v1/chat/completions",
+    "/api",
+    "/api/",
+    "//api//chat",
+    "/api/chat/",
+    "/v1",
+    "/static/../../etc/passwd",
+    "/%2e%2e/",
+]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 
 

@@ -29,11 +29,16 @@ async def test_a_message_over_the_limit_is_refused(tmp_path: Path) -> None:
 async def test_v1_refuses_a_conversation_over_the_context_limit(tmp_path: Path) -> None:
     with run_server(tmp_path, max_context_chars=50) as server:
         async with httpx.AsyncClient(base_url=server.base_url) as client:
-            response = await client.post("/v1/chat/completions", json={
-                "model": "replay",
-                "messages": [{"role": "user", "content": "a" * 30},
-                             {"role": "assistant", "content": "b" * 30}],
-            })  # fmt: skip
+            response = await client.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "replay",
+                    "messages": [
+                        {"role": "user", "content": "a" * 30},
+                        {"role": "assistant", "content": "b" * 30},
+                    ],
+                },
+            )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "context_length_exceeded"
 

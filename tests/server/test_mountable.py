@@ -214,14 +214,19 @@ def test_the_exposed_lifespan_starts_and_stops_it_with_the_host(tmp_path: Path) 
     with serve(host_app(tw, lifespan=tw.lifespan)) as host:
         assert host.call(_started(tw))  # before any request
         with httpx.stream(
-            "POST", host.base_url + "/tw/api/chat", json={"message": "hi", "model": "crawl"},
-            headers={"Accept": "application/x-ndjson"}, timeout=WAIT,
-        ) as response:  # fmt: skip
+            "POST",
+            host.base_url + "/tw/api/chat",
+            json={"message": "hi", "model": "crawl"},
+            headers={"Accept": "application/x-ndjson"},
+            timeout=WAIT,
+        ) as response:
             next(response.iter_lines())  # the start event: the answer is under way
     # The host stopped while the answer streamed: it is stored as interrupted, not lost.
     with sqlite3.connect(tmp_path / "host.db") as db:
-        statuses = [row[0] for row in db.execute("SELECT status FROM messages WHERE role = ?",
-                                                 ("assistant",))]  # fmt: skip
+        statuses = [
+            row[0]
+            for row in db.execute("SELECT status FROM messages WHERE role = ?", ("assistant",))
+        ]
     assert statuses == ["interrupted"]
 
 
@@ -244,9 +249,10 @@ def test_model_dicts_are_checked_like_the_toml(tmp_path: Path) -> None:
 def test_the_public_face_is_exactly_what_it_says() -> None:
     assert sorted(tokenwire.__all__) == tokenwire.__all__
     exported = {
-        name for name, value in vars(tokenwire).items()
+        name
+        for name, value in vars(tokenwire).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
-    }  # fmt: skip
+    }
     assert exported <= set(tokenwire.__all__)  # an accidental export fails here
     for name in tokenwire.__all__:
         assert getattr(tokenwire, name) is not None

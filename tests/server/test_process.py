@@ -43,8 +43,18 @@ entry = "tests.support.model_functions:held"
 
 @contextmanager
 def serve(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    command = [sys.executable, "-m", "tokenwire.cli", "serve", "--config", str(config),
-               "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "tokenwire.cli",
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     env = {**os.environ, "OPENAI_API_KEY": ""}
     log = config.with_suffix(".log")
     with log.open("ab") as out:
@@ -118,8 +128,10 @@ def test_a_bad_config_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
     bad.write_text("[[models]]\nid = 'x'\nprovider = 'magic'\n", encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "tokenwire.cli", "serve", "--config", str(bad)],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode != 0
     assert "provider must be one of" in result.stderr
     assert "Traceback" not in result.stderr
@@ -136,8 +148,11 @@ def test_an_in_process_command_beside_a_running_server_leaves_its_answer_alone(
         # `tokenwire history` runs the server's app in its own process, on the same database.
         listed = subprocess.run(
             [sys.executable, "-m", "tokenwire.cli", "history", "--config", str(config)],
-            capture_output=True, text=True, timeout=60, env={**os.environ, "OPENAI_API_KEY": ""},
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "OPENAI_API_KEY": ""},
+        )
         assert listed.returncode == 0, listed.stderr
         assert start["conversation_id"] in listed.stdout
         assert stored_answer(base, start["conversation_id"])["status"] == "streaming"

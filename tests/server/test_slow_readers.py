@@ -96,8 +96,9 @@ async def test_a_stalled_reader_is_dropped_and_delays_no_one(tmp_path: Path) -> 
             conversation = events[0].payload.conversation_id  # type: ignore[union-attr]
             stored = (await client.get(f"/api/conversations/{conversation}")).json()
             assert (stored["messages"][1]["status"], stored["messages"][1]["content"]) == (
-                "complete", BIG,
-            )  # fmt: skip
+                "complete",
+                BIG,
+            )
         # The server closed the stalled connection: draining it reaches the end.
         stalled.settimeout(10)
         received = 0

@@ -22,9 +22,14 @@ SECRET = "sk-test-0123456789-do-not-leak"
 
 def upstream_model(id: str, base_url: str, model: str) -> ModelConfig:
     return ModelConfig(
-        id=id, provider="openai", base_url=base_url, model=model, api_key_env="TW_TEST_KEY",
-        first_token_timeout=2.0, idle_timeout=2.0,
-    )  # fmt: skip
+        id=id,
+        provider="openai",
+        base_url=base_url,
+        model=model,
+        api_key_env="TW_TEST_KEY",
+        first_token_timeout=2.0,
+        idle_timeout=2.0,
+    )
 
 
 @pytest.fixture
@@ -94,8 +99,10 @@ async def test_upstream_refusal_ends_the_stream_without_leaking_the_key(
     assert_complete_stream(events)
     error = events[-1].to_dict()
     assert (error["type"], error["code"], error["retryable"]) == (
-        "error", "upstream_http_error", False,
-    )  # fmt: skip
+        "error",
+        "upstream_http_error",
+        False,
+    )
     assert "401" in error["message"]
     conversation_id = events[0].to_dict()["conversation_id"]
     stored = (await client.get(f"/api/conversations/{conversation_id}")).text
@@ -114,8 +121,10 @@ async def test_reset_mid_stream_keeps_the_partial_answer(client: httpx.AsyncClie
     conversation_id = events[0].to_dict()["conversation_id"]
     answer = (await client.get(f"/api/conversations/{conversation_id}")).json()["messages"][1]
     assert (answer["status"], answer["content"], answer["error_code"]) == (
-        "error", partial, "upstream_reset",
-    )  # fmt: skip
+        "error",
+        partial,
+        "upstream_reset",
+    )
 
 
 async def test_cancel_closes_the_upstream_request(

@@ -66,10 +66,15 @@ async def test_resume_and_cancel_frames(server: RunningServer) -> None:
 
 async def test_bad_frames_are_rejected_and_the_socket_stays_usable(server: RunningServer) -> None:
     async with websockets.connect(server.ws_url) as ws:
-        for bad in (b"{oops", b"[]", b'{"type": "dance"}', b'{"type": "chat", "message": ""}',
-                    b'{"type": "chat", "message": "x", "model": "nope", "ref": 9}',
-                    b'{"type": "resume", "stream_id": "str_nope"}',
-                    b'{"type": "resume", "stream_id": "x", "after": -1}'):  # fmt: skip
+        for bad in (
+            b"{oops",
+            b"[]",
+            b'{"type": "dance"}',
+            b'{"type": "chat", "message": ""}',
+            b'{"type": "chat", "message": "x", "model": "nope", "ref": 9}',
+            b'{"type": "resume", "stream_id": "str_nope"}',
+            b'{"type": "resume", "stream_id": "x", "after": -1}',
+        ):
             await ws.send(bad.decode())
             frame = orjson.loads(await ws.recv())
             assert frame["type"] == "rejected", frame

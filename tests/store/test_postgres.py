@@ -52,9 +52,12 @@ async def test_two_turns_at_one_position_conflict(postgres_url: str) -> None:
     )
     with pytest.raises(Conflict):
         await stores[1].start_exchange(
-            owner="", conversation_id=first.conversation_id, user_text="b", model="m",
+            owner="",
+            conversation_id=first.conversation_id,
+            user_text="b",
+            model="m",
             stream_id="s3",
-        )  # fmt: skip
+        )
     conversation = await stores[0].get("", first.conversation_id)
     assert conversation is not None
     assert [m.content for m in conversation.messages] == ["q", "", "a", ""]  # B left nothing

@@ -61,9 +61,13 @@ async def test_exchange_and_answer_statuses(store: ConversationStore) -> None:
         owner="", conversation_id=None, user_text="Hello  there\n", model="m", stream_id="s1"
     )
     await store.update_answer(
-        first.assistant_message_id, content="Hi!", reasoning="think", status="complete",
-        finish_reason="stop", usage=(3, 2),
-    )  # fmt: skip
+        first.assistant_message_id,
+        content="Hi!",
+        reasoning="think",
+        status="complete",
+        finish_reason="stop",
+        usage=(3, 2),
+    )
     conversation = await store.get("", first.conversation_id)
     assert conversation is not None and conversation.title == "Hello there"
     user, answer = conversation.messages
@@ -85,9 +89,12 @@ async def test_owners_do_not_see_each_other(store: ConversationStore) -> None:
     assert not await store.delete("bob", mine.conversation_id)
     with pytest.raises(LookupError):
         await store.start_exchange(
-            owner="bob", conversation_id=mine.conversation_id, user_text="b", model="m",
+            owner="bob",
+            conversation_id=mine.conversation_id,
+            user_text="b",
+            model="m",
             stream_id="t",
-        )  # fmt: skip
+        )
     assert [c.id for c in await store.list("ann")] == [mine.conversation_id]
 
 
@@ -114,8 +121,9 @@ asyncio.run(main())
 @contextlib.contextmanager
 def writer_process(url: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """A process writing an answer, with the id of the conversation it is in."""
-    with subprocess.Popen([sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE,
-                          text=True) as process:  # fmt: skip
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE, text=True
+    ) as process:
         try:
             assert process.stdout is not None
             conversation_id = process.stdout.readline().strip()
@@ -144,8 +152,11 @@ async def eventually_interrupted(store: ConversationStore, conversation_id: str)
 async def test_only_answers_whose_process_died_become_interrupted(
     tmp_path: Path, request: pytest.FixtureRequest, backend: str
 ) -> None:
-    url = (f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite"
-           else request.getfixturevalue("postgres_url"))  # fmt: skip
+    url = (
+        f"sqlite:///{tmp_path / 'shared.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     with writer_process(url) as (writer, conversation_id):
         # A second process opening the same database (tokenwire chat beside tokenwire serve).
         beside = ConversationStore(database_from_url(url))

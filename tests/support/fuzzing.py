@@ -20,11 +20,40 @@ from tokenwire.wire.ndjson import NDJSONDecoder
 from tokenwire.wire.sse import SSEDecoder
 
 ODD_TEXTS = [
-    "", " ", "\t\n", "NaN", "Infinity", "-Infinity", "null", "true", "1e999", "-0", "0x10",
-    "١٢٣", "１２", "\x00", "a\x00b", "\ud800", "\udfff", "😀", "%00", "%2F", "../..", "a/b", "?x=1",
-    "#", "str_", "cnv_", "msg_", "replay", " replay", "REPLAY", "<script>", "'; DROP TABLE x;--",
+    "",
+    " ",
+    "\t\n",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "null",
+    "true",
+    "1e999",
+    "-0",
+    "0x10",
+    "١٢٣",
+    "１２",
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "\udfff",
+    "😀",
+    "%00",
+    "%2F",
+    "../..",
+    "a/b",
+    "?x=1",
+    "#",
+    "str_",
+    "cnv_",
+    "msg_",
+    "replay",
+    " replay",
+    "REPLAY",
+    "<script>",
+    "'; DROP TABLE x;--",
     "x" * 300,
-]  # fmt: skip
+]
 texts = st.one_of(st.text(max_size=30), st.sampled_from(ODD_TEXTS))
 numbers = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
@@ -128,14 +157,29 @@ openai_objects = objects(
 )
 
 CANNED_BODIES = [
-    b"", b" ", b"null", b"{", b"}", b"[]", b'"x"', b"\x00", b"\xef\xbb\xbf{}", b"\xff\xfe\x00{",
-    b'{"message": NaN}', b'{"message": Infinity}', b'{"message": "hi", "params": {"seed": 1e999}}',
-    b'{"message": "hi", "params": {"temperature": NaN}}', b'{"message": "\\ud800"}',
-    b'{"message": "\\udfff\\ud800 pair the wrong way"}', b'{"message": "a\\u0000b"}',
+    b"",
+    b" ",
+    b"null",
+    b"{",
+    b"}",
+    b"[]",
+    b'"x"',
+    b"\x00",
+    b"\xef\xbb\xbf{}",
+    b"\xff\xfe\x00{",
+    b'{"message": NaN}',
+    b'{"message": Infinity}',
+    b'{"message": "hi", "params": {"seed": 1e999}}',
+    b'{"message": "hi", "params": {"temperature": NaN}}',
+    b'{"message": "\\ud800"}',
+    b'{"message": "\\udfff\\ud800 pair the wrong way"}',
+    b'{"message": "a\\u0000b"}',
     b'{"message": "hi", "params": {"max_tokens": 99999999999999999999999}}',
-    b'{"message": "x", "message": 5}', b'{"message": "caf\xc3"}', b'{"message": "\xed\xa0\x80"}',
+    b'{"message": "x", "message": 5}',
+    b'{"message": "caf\xc3"}',
+    b'{"message": "\xed\xa0\x80"}',
     b'{"model": "replay", "messages": [{"role": "user", "content": "\\ud83d"}]}',
-]  # fmt: skip
+]
 
 
 def _truncated(value: Any, keep: float) -> bytes:
@@ -164,18 +208,30 @@ def bodies(values: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
 
 # Header values as bytes: printable ASCII and Latin-1 (what HTTP/1.1 can carry), stripped.
 header_values = st.one_of(
-    st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_categories=["Cc"]),
-            max_size=40).map(lambda s: s.strip().encode("latin-1")),
+    st.text(
+        st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_categories=["Cc"]),
+        max_size=40,
+    ).map(lambda s: s.strip().encode("latin-1")),
     st.sampled_from([b"", b"0", b"-1", b"5", b"99999999999999999999", b"3 4", b"\xef\xbc\x91"]),
-)  # fmt: skip
+)
 ACCEPT = [
-    b"text/event-stream", b"application/x-ndjson", b"application/jsonl", b"application/ndjson",
-    b"*/*", b"application/json", b"text/html", b"application/x-ndjson;q=0, text/event-stream",
-]  # fmt: skip
+    b"text/event-stream",
+    b"application/x-ndjson",
+    b"application/jsonl",
+    b"application/ndjson",
+    b"*/*",
+    b"application/json",
+    b"text/html",
+    b"application/x-ndjson;q=0, text/event-stream",
+]
 CONTENT_TYPES = [
-    b"application/json", b"application/json; charset=latin-1", b"text/plain",
-    b"application/x-www-form-urlencoded", b"multipart/form-data; boundary=x", b"",
-]  # fmt: skip
+    b"application/json",
+    b"application/json; charset=latin-1",
+    b"text/plain",
+    b"application/x-www-form-urlencoded",
+    b"multipart/form-data; boundary=x",
+    b"",
+]
 headers = st.fixed_dictionaries(
     {},
     optional={

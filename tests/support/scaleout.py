@@ -66,8 +66,18 @@ model = "slow:0.3"
 def serve(config: Path, name: str) -> Iterator[Process]:
     port = free_port()
     log = config.with_name(f"{name}.log")
-    command = [sys.executable, "-m", "tokenwire.cli", "serve", "--config", str(config),
-               "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "tokenwire.cli",
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     env = {**os.environ, "OPENAI_API_KEY": ""}
     with log.open("ab") as out:
         popen = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)

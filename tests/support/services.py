@@ -81,8 +81,19 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--dir", str(self.dir)]  # fmt: skip
+        command = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.dir),
+        ]
         with (self.dir / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         client = redis.Redis(port=self.port, socket_timeout=1)
@@ -127,19 +138,48 @@ class PostgresServer:
             shutil.chown(self.dir, "postgres", "postgres")
         self.process: subprocess.Popen[bytes] | None = None
         subprocess.run(
-            [*self.as_user, self.initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres",
-             "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+            [
+                *self.as_user,
+                self.initdb,
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
     def start(self) -> None:
-        command = [*self.as_user, self.postgres, "-D", str(self.data), "-p", str(self.port),
-                   "-h", "127.0.0.1", "-k", str(self.dir), "-c", "fsync=off",
-                   "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                   "-c", "max_connections=200"]  # fmt: skip
+        command = [
+            *self.as_user,
+            self.postgres,
+            "-D",
+            str(self.data),
+            "-p",
+            str(self.port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(self.dir),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+        ]
         with (self.dir / "postgres.log").open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 

@@ -55,16 +55,36 @@ class Pane:
         wrapped = ["exec", "sh", "-c", script, "sh", *command]
         env = base_env(tmp_path)
         self._env = {k: v for k, v in env.items() if k not in ("LINES", "COLUMNS")}
-        env_args = [arg for key in ("PYTHONPATH", "XDG_DATA_HOME", "OPENAI_API_KEY", "TERM")
-                    for arg in ("-e", f"{key}={env[key]}")]  # fmt: skip
-        self._tmux("-f", str(config), "new-session", "-d", "-x", str(width), "-y", str(height),
-                   *env_args, "-s", "t", shlex.join(wrapped))  # fmt: skip
+        env_args = [
+            arg
+            for key in ("PYTHONPATH", "XDG_DATA_HOME", "OPENAI_API_KEY", "TERM")
+            for arg in ("-e", f"{key}={env[key]}")
+        ]
+        self._tmux(
+            "-f",
+            str(config),
+            "new-session",
+            "-d",
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            *env_args,
+            "-s",
+            "t",
+            shlex.join(wrapped),
+        )
 
     def _tmux(self, *args: str) -> str:
         # The server's environment is the first client's; C-level LINES and COLUMNS that some
         # library set in this process (not in os.environ) must not reach the command.
-        result = subprocess.run(["tmux", "-L", self._socket, *args], capture_output=True,
-                                text=True, check=True, env=self._env)  # fmt: skip
+        result = subprocess.run(
+            ["tmux", "-L", self._socket, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=self._env,
+        )
         return result.stdout
 
     def screen(self, *, history: bool = False, colours: bool = False) -> str:

@@ -39,8 +39,12 @@ STEADY_ANSWER = " ".join(f"w{i}" for i in range(80))  # one token a word, 2 s at
 
 def write_config(tmp_path: Path) -> Path:
     config = tmp_path / "tokenwire.toml"
-    models = {"markdown": (MARKDOWN_ANSWER, 400), "long": (LONG_ANSWER, 3000),
-              "slow": (SLOW_ANSWER, 30), "steady": (STEADY_ANSWER, 40)}  # fmt: skip
+    models = {
+        "markdown": (MARKDOWN_ANSWER, 400),
+        "long": (LONG_ANSWER, 3000),
+        "slow": (SLOW_ANSWER, 30),
+        "steady": (STEADY_ANSWER, 40),
+    }
     tables = "".join(
         f'\n[[models]]\nid = "{name}"\nprovider = "replay"\ntext = """{text}"""\n'
         f"tokens_per_second = {rate}\n"
@@ -66,10 +70,12 @@ def panes(tmp_path: Path) -> Iterator[list[Pane]]:
 def stored(tmp_path: Path) -> list[tuple[str, str, str, str]]:
     """Every stored message: conversation, role, content, status, in order."""
     with sqlite3.connect(tmp_path / "tw.db") as db:
-        return list(db.execute(
-            "SELECT conversation_id, role, content, status FROM messages"
-            " ORDER BY created_at, position"
-        ))  # fmt: skip
+        return list(
+            db.execute(
+                "SELECT conversation_id, role, content, status FROM messages"
+                " ORDER BY created_at, position"
+            )
+        )
 
 
 def lines_of(screen: str) -> list[str]:
@@ -77,15 +83,25 @@ def lines_of(screen: str) -> list[str]:
 
 
 def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(tokenwire_command(*args), input=stdin, capture_output=True, text=True,
-                          env=base_env(tmp_path), timeout=120)  # fmt: skip
+    return subprocess.run(
+        tokenwire_command(*args),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=base_env(tmp_path),
+        timeout=120,
+    )
 
 
 def test_an_answer_is_rendered_as_markdown_with_code_highlighted(
     tmp_path: Path, config: Path, panes: list[Pane]
 ) -> None:
-    pane = Pane(tmp_path, tokenwire_command("chat", "--config", str(config), "-m", "markdown",
-                                            "How does binary search work?"))  # fmt: skip
+    pane = Pane(
+        tmp_path,
+        tokenwire_command(
+            "chat", "--config", str(config), "-m", "markdown", "How does binary search work?"
+        ),
+    )
     panes.append(pane)
     assert pane.exit_status() == 0
     shown = lines_of(pane.screen(history=True))
@@ -108,8 +124,12 @@ def test_an_answer_is_rendered_as_markdown_with_code_highlighted(
 def test_an_answer_taller_than_the_screen_is_neither_cut_nor_repeated(
     tmp_path: Path, config: Path, panes: list[Pane]
 ) -> None:
-    pane = Pane(tmp_path, tokenwire_command("chat", "--config", str(config), "-m", "long", "go"),
-                width=80, height=20)  # fmt: skip
+    pane = Pane(
+        tmp_path,
+        tokenwire_command("chat", "--config", str(config), "-m", "long", "go"),
+        width=80,
+        height=20,
+    )
     panes.append(pane)
     assert pane.exit_status() == 0
     shown = lines_of(pane.screen(history=True))
@@ -183,8 +203,9 @@ def test_plain_asked_for_on_a_terminal(tmp_path: Path, config: Path, panes: list
 
 def test_piped_output_is_plain_text_streamed_as_it_comes(tmp_path: Path, config: Path) -> None:
     command = tokenwire_command("chat", "--config", str(config), "-m", "steady", "count")
-    with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          env=base_env(tmp_path)) as process:  # fmt: skip
+    with subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=base_env(tmp_path)
+    ) as process:
         assert process.stdout is not None
         first = process.stdout.read1()
         assert first and STEADY_ANSWER.encode().startswith(first)
@@ -195,8 +216,16 @@ def test_piped_output_is_plain_text_streamed_as_it_comes(tmp_path: Path, config:
 
 
 def test_piped_answer_and_stdin_in_the_question(tmp_path: Path, config: Path) -> None:
-    result = run(tmp_path, "chat", "--config", str(config), "-m", "markdown", "Summarise:",
-                 stdin="some piped text\n")  # fmt: skip
+    result = run(
+        tmp_path,
+        "chat",
+        "--config",
+        str(config),
+        "-m",
+        "markdown",
+        "Summarise:",
+        stdin="some piped text\n",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == MARKDOWN_ANSWER + "\n"
     assert "\x1b[" not in result.stdout

@@ -53,8 +53,13 @@ OPEN_BLOCKS = {
 
 
 def terminal(width: int = WIDTH, height: int = HEIGHT) -> Console:
-    return Console(file=io.StringIO(), width=width, height=height, force_terminal=True,
-                   color_system="truecolor")  # fmt: skip
+    return Console(
+        file=io.StringIO(),
+        width=width,
+        height=height,
+        force_terminal=True,
+        color_system="truecolor",
+    )
 
 
 def shown(console: Console, view: MarkdownStream) -> list[list[Segment]]:
@@ -132,8 +137,12 @@ def test_code_keeps_its_language_and_highlighting() -> None:
     view = next(v for n, v in enumerate(streamed(CODE, console)) if n == 10)
     cut = view.tail(WIDTH, HEIGHT)
     assert cut.markdown.startswith("```python\n") and cut.hidden > 0
-    keywords = [segment for line in shown(console, view) for segment in line
-                if segment.text.strip() == "def"]  # fmt: skip
+    keywords = [
+        segment
+        for line in shown(console, view)
+        for segment in line
+        if segment.text.strip() == "def"
+    ]
     assert keywords and all(segment.style and segment.style.color for segment in keywords)
 
 

@@ -24,9 +24,14 @@ pytestmark = [
 
 def _model(id: str, base_url: str, model: str) -> ModelConfig:
     return ModelConfig(
-        id=id, provider="openai", base_url=base_url, model=model, api_key_env="TW_WEB_KEY",
-        first_token_timeout=5.0, idle_timeout=2.0,
-    )  # fmt: skip
+        id=id,
+        provider="openai",
+        base_url=base_url,
+        model=model,
+        api_key_env="TW_WEB_KEY",
+        first_token_timeout=5.0,
+        idle_timeout=2.0,
+    )
 
 
 @pytest.fixture

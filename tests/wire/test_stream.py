@@ -64,9 +64,13 @@ async def test_text_and_payloads_become_a_complete_stream() -> None:
     for events in await both(source, model="mine", stream_id="str_1"):
         assert_complete_stream(events)
         assert events[0].to_dict() == {
-            "type": "start", "seq": 1, "stream_id": "str_1", "conversation_id": "",
-            "message_id": "", "model": "mine",
-        }  # fmt: skip
+            "type": "start",
+            "seq": 1,
+            "stream_id": "str_1",
+            "conversation_id": "",
+            "message_id": "",
+            "model": "mine",
+        }
         assert [e.type for e in events] == ["start", "reasoning", "delta", "delta", "usage", "done"]
         assert text_of(events) == "Hello, 世界"
         assert events[-1].to_dict()["finish_reason"] == "stop"

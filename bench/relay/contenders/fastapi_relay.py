@@ -48,5 +48,11 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True)
     args = parser.parse_args()
-    uvicorn.run(build(args.upstream), host="127.0.0.1", port=args.port, log_level="warning",
-                access_log=False, backlog=4096)  # fmt: skip
+    uvicorn.run(
+        build(args.upstream),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        backlog=4096,
+    )

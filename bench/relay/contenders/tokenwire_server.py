@@ -21,16 +21,25 @@ def main() -> None:
     args = parser.parse_args()
     data = tempfile.mkdtemp(prefix="tokenwire-bench-")
     model = ModelConfig(
-        id="bench", provider="openai", base_url=f"{args.upstream}/v1",
-        first_token_timeout=300.0, idle_timeout=300.0,
-    )  # fmt: skip
+        id="bench",
+        provider="openai",
+        base_url=f"{args.upstream}/v1",
+        first_token_timeout=300.0,
+        idle_timeout=300.0,
+    )
     settings = load_settings(
         env={}, models=(model,), database_url=f"sqlite:///{data}/bench.db", max_streams=50_000
     )
     uvicorn.run(
-        create_app(settings), host="127.0.0.1", port=args.port, loop="uvloop", http="httptools",
-        log_level="warning", access_log=False, backlog=4096,
-    )  # fmt: skip
+        create_app(settings),
+        host="127.0.0.1",
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        backlog=4096,
+    )
 
 
 if __name__ == "__main__":

@@ -156,9 +156,11 @@ class AsyncClient:
     def _resume_request(self, state: StreamState) -> httpx.Request:
         assert state.stream_id is not None
         return self._http.build_request(
-            "GET", f"/api/streams/{quote(state.stream_id, safe='')}",
-            headers=resume_headers(state.last_seq), timeout=self._stream_timeout,
-        )  # fmt: skip
+            "GET",
+            f"/api/streams/{quote(state.stream_id, safe='')}",
+            headers=resume_headers(state.last_seq),
+            timeout=self._stream_timeout,
+        )
 
 
 class AsyncChatStream(StreamView):
@@ -319,8 +321,10 @@ class AsyncChatStream(StreamView):
         return ConnectionLost(
             f"lost stream {state.stream_id} after event {state.last_seq}: "
             f"{attempts} attempt(s) to reconnect failed",
-            stream_id=state.stream_id, last_seq=state.last_seq, attempts=attempts,
-        )  # fmt: skip
+            stream_id=state.stream_id,
+            last_seq=state.last_seq,
+            attempts=attempts,
+        )
 
 
 async def _error(response: httpx.Response) -> ApiError:

@@ -123,8 +123,9 @@ class StreamBridge(QObject):
         try:
             owner = await self._tickets.owner(self._state, ticket)
             if owner is None:
-                await session.reject(_ref_of(frame), "unauthorized",
-                                     "sign in first: this server needs an API token")  # fmt: skip
+                await session.reject(
+                    _ref_of(frame), "unauthorized", "sign in first: this server needs an API token"
+                )
                 return
             await session.handle(frame, owner)
         except ReaderGone:

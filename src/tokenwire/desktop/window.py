@@ -105,8 +105,9 @@ class DesktopWindow(QMainWindow):
         self.new_chat_action = self._action(
             "&New chat", QKeySequence.StandardKey.New, self.new_chat
         )
-        self.reload_action = self._action("&Reload", QKeySequence.StandardKey.Refresh,
-                                          self.view.reload)  # fmt: skip
+        self.reload_action = self._action(
+            "&Reload", QKeySequence.StandardKey.Refresh, self.view.reload
+        )
         self.quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, self.close)
         chat_menu = self.menuBar().addMenu("&Chat")
         chat_menu.addAction(self.new_chat_action)

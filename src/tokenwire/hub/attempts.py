@@ -85,8 +85,13 @@ async def stream_with_retries(
                 delay = backoff(attempt, exc.retry_after)
                 if attempt == candidate.policy.max_retries or time.monotonic() + delay > deadline:
                     break
-                logger.info("model %s: %s; retry %d in %.2f s", candidate.provider.id, exc.code,
-                            attempt + 1, delay)  # fmt: skip
+                logger.info(
+                    "model %s: %s; retry %d in %.2f s",
+                    candidate.provider.id,
+                    exc.code,
+                    attempt + 1,
+                    delay,
+                )
                 on_retry(candidate.provider, exc)
                 await asyncio.sleep(delay)
     assert last is not None

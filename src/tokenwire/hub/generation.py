@@ -119,8 +119,9 @@ class Generation:
         self.began = time.monotonic()
         await self._append(Start(h.stream_id, h.conversation_id, h.message_id, h.model))
         self.metrics.streams_started.inc(model=h.model)
-        logger.info("stream %s started: model %s", h.stream_id, h.model,
-                    extra={"stream_id": h.stream_id})  # fmt: skip
+        logger.info(
+            "stream %s started: model %s", h.stream_id, h.model, extra={"stream_id": h.stream_id}
+        )
         self.task = asyncio.create_task(self._run(), name=f"generation {h.stream_id}")
 
     def stop(self, reason: StopReason) -> None:
@@ -323,9 +324,13 @@ class Generation:
 
     def _fell_back(self, failed: Provider, fallback: Provider) -> None:
         self.metrics.fallbacks.inc(model=failed.id, fallback=fallback.id)
-        logger.warning("stream %s: model %s failed before its first token; trying %s",
-                       self.handle.stream_id, failed.id, fallback.id,
-                       extra={"stream_id": self.handle.stream_id})  # fmt: skip
+        logger.warning(
+            "stream %s: model %s failed before its first token; trying %s",
+            self.handle.stream_id,
+            failed.id,
+            fallback.id,
+            extra={"stream_id": self.handle.stream_id},
+        )
 
     def _stopped_final(self) -> Done | Error:
         if self.stop_reason == "cancelled":
@@ -386,11 +391,21 @@ class Generation:
         self.metrics.streams_ended.inc(model=h.model, outcome=status)
         if isinstance(final, Error):
             self.metrics.errors.inc(code=final.code)
-            logger.warning("stream %s ended: %s: %s", h.stream_id, final.code, final.message,
-                           extra={"stream_id": h.stream_id})  # fmt: skip
+            logger.warning(
+                "stream %s ended: %s: %s",
+                h.stream_id,
+                final.code,
+                final.message,
+                extra={"stream_id": h.stream_id},
+            )
         else:
-            logger.info("stream %s ended: %s after %d events", h.stream_id, status, self.seq,
-                        extra={"stream_id": h.stream_id})  # fmt: skip
+            logger.info(
+                "stream %s ended: %s after %d events",
+                h.stream_id,
+                status,
+                self.seq,
+                extra={"stream_id": h.stream_id},
+            )
 
     async def _persist(
         self,

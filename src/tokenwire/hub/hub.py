@@ -314,9 +314,12 @@ class Hub:
         except (LogFull, LogUnavailable) as exc:
             code = "overloaded" if isinstance(exc, LogFull) else "unavailable"
             await self.store.update_answer(
-                handle.message_id, content="", reasoning="", status="error",
+                handle.message_id,
+                content="",
+                reasoning="",
+                status="error",
                 error=(code, "too many streams are live" if code == "overloaded" else str(exc)),
-            )  # fmt: skip
+            )
             raise
 
     async def _check_tools(self, provider: Provider, params: GenerationParams) -> None:
@@ -352,9 +355,13 @@ class Hub:
         return await supports_tools(provider), list(self.tools.get(provider.id, {}))
 
     async def start_completion(
-        self, *, owner: str, model: str | None, messages: list[ChatMessage],
+        self,
+        *,
+        owner: str,
+        model: str | None,
+        messages: list[ChatMessage],
         params: GenerationParams,
-    ) -> StreamHandle:  # fmt: skip
+    ) -> StreamHandle:
         provider = self.provider(model)
         if params.tools and not await supports_tools(provider):
             raise ToolsUnsupported(provider.id)
@@ -382,16 +389,23 @@ class Hub:
         if tools:
             params = self.offered_params(provider.id, params)
         generation = Generation(
-            handle, provider, messages, params, log=self.log, store=store,
-            max_events=self.max_events, persist_interval=self.persist_interval,
+            handle,
+            provider,
+            messages,
+            params,
+            log=self.log,
+            store=store,
+            max_events=self.max_events,
+            persist_interval=self.persist_interval,
             policy=self.policies.get(provider.id, RetryPolicy()),
             fallbacks=[
                 Candidate(self.providers[f], self.policies.get(f, RetryPolicy()))
                 for f in self.fallbacks.get(provider.id, ())
             ],
-            metrics=self.metrics, tools=tools,
+            metrics=self.metrics,
+            tools=tools,
             max_tool_steps=self.max_tool_steps.get(provider.id, DEFAULT_MAX_TOOL_STEPS),
-        )  # fmt: skip
+        )
         await generation.begin()
         self._running[handle.stream_id] = generation
         self._per_owner[owner] += 1

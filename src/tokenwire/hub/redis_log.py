@@ -79,9 +79,12 @@ class RedisStreamLog:
         self._timeout = timeout
         self._block = block  # longest single XREAD BLOCK, well under the socket timeout
         self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=timeout + block, socket_connect_timeout=timeout,
-            health_check_interval=30, decode_responses=False,
-        )  # fmt: skip
+            url,
+            socket_timeout=timeout + block,
+            socket_connect_timeout=timeout,
+            health_check_interval=30,
+            decode_responses=False,
+        )
         self._append = self._redis.register_script(redis_scripts.APPEND)
         self._heartbeat = self._redis.register_script(redis_scripts.HEARTBEAT)
         self._lease = self._redis.register_script(redis_scripts.LEASE)
@@ -135,14 +138,20 @@ class RedisStreamLog:
             pipe.hset(key, mapping={**fields, "last": 0})
             pipe.pexpire(key, self._live_ttl_ms)
             await self._call(pipe.execute())
-        await self._call(self._lease(keys=[self._leases_key], args=[int(self.lease * 1000),
-                                                                   meta.stream_id]))  # fmt: skip
+        await self._call(
+            self._lease(keys=[self._leases_key], args=[int(self.lease * 1000), meta.stream_id])
+        )
         self._producing.add(meta.stream_id)
 
     async def append(self, stream_id: str, events: Sequence[Event]) -> None:
         terminal = events[-1].is_terminal
-        args: list[Any] = [stream_id, self._retention_ms, self.max_events, int(terminal),
-                           self._live_ttl_ms]  # fmt: skip
+        args: list[Any] = [
+            stream_id,
+            self._retention_ms,
+            self.max_events,
+            int(terminal),
+            self._live_ttl_ms,
+        ]
         for event in events:
             args.extend((event.seq, event.json))
         keys = [self._events_key(stream_id), self._meta_key(stream_id), self._leases_key]
@@ -248,8 +257,9 @@ class RedisStreamLog:
         """End the streams whose producer died; returns the ids this call ended."""
         before, after = _interrupted_template()
         args: list[str | int] = [self.prefix, self._retention_ms, before, after, 100]
-        reaped = [r.decode() for r in await self._call(self._reap(keys=[self._leases_key],
-                                                                   args=args))]  # fmt: skip
+        reaped = [
+            r.decode() for r in await self._call(self._reap(keys=[self._leases_key], args=args))
+        ]
         for stream_id in reaped:
             logger.warning("stream %s lost its producer; ended as interrupted", stream_id)
             if self.on_interrupted is not None:

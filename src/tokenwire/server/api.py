@@ -32,8 +32,12 @@ async def chat(request: Request) -> Response:
     turn = chat_request(body, max_chars=state.settings.max_message_chars)
     handle = await turn.start(state.hub, owner_of(request))
     return stream_response(
-        state.hub, handle.stream_id, 0, negotiate(request),
-        keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
+        state.hub,
+        handle.stream_id,
+        0,
+        negotiate(request),
+        keepalive=state.settings.keepalive_seconds,
+        retry_ms=state.settings.retry_ms,
         send_timeout=state.settings.send_timeout_seconds or None,
         gzip=wants_gzip(request, state.settings.stream_gzip),
         headers={
@@ -41,7 +45,7 @@ async def chat(request: Request) -> Response:
             "X-Conversation-Id": handle.conversation_id,
             "Content-Location": f"{root_path(request)}/api/streams/{handle.stream_id}",
         },
-    )  # fmt: skip
+    )
 
 
 async def read_stream(request: Request) -> Response:
@@ -53,14 +57,19 @@ async def read_stream(request: Request) -> Response:
         # Nothing can follow: 204 is what tells an EventSource to stop reconnecting.
         return Response(status_code=204, headers=STREAM_HEADERS)
     if not await state.hub.resume_point_known(stream_id, after):
-        raise ApiError(400, "invalid_last_event_id",
-                       f"event {after} of this stream has not been written yet")  # fmt: skip
+        raise ApiError(
+            400, "invalid_last_event_id", f"event {after} of this stream has not been written yet"
+        )
     return stream_response(
-        state.hub, stream_id, after, negotiate(request),
-        keepalive=state.settings.keepalive_seconds, retry_ms=state.settings.retry_ms,
+        state.hub,
+        stream_id,
+        after,
+        negotiate(request),
+        keepalive=state.settings.keepalive_seconds,
+        retry_ms=state.settings.retry_ms,
         send_timeout=state.settings.send_timeout_seconds or None,
         gzip=wants_gzip(request, state.settings.stream_gzip),
-    )  # fmt: skip
+    )
 
 
 async def cancel_stream(request: Request) -> Response:

@@ -50,24 +50,31 @@ async def _open(settings: Settings) -> AppState:
         raise
     metrics = Metrics()
     hub = Hub(
-        log, store, providers,
+        log,
+        store,
+        providers,
         max_events=settings.max_events_per_stream,
         policies={m.id: RetryPolicy(m.retry_deadline, m.max_retries) for m in settings.models},
         fallbacks={m.id: m.fallbacks for m in settings.models},
         max_concurrent=settings.max_concurrent_streams,
         max_per_user=settings.max_streams_per_user,
         max_context_chars=settings.max_context_chars,
-        metrics=metrics, tools=tools,
+        metrics=metrics,
+        tools=tools,
         max_tool_steps={m.id: m.max_tool_steps for m in settings.models},
-    )  # fmt: skip
+    )
     wire_cancels(log, hub)
-    metrics.add_gauge("tokenwire_active_streams", "Generations running in this process.",
-                      lambda: hub.running)  # fmt: skip
+    metrics.add_gauge(
+        "tokenwire_active_streams", "Generations running in this process.", lambda: hub.running
+    )
     auth = Authenticator(TokenStore(store.db), required=settings.auth_required)
     return AppState(
-        settings=settings, hub=hub, auth=auth, rate_limits=RateLimits(settings, settings.redis_url),
+        settings=settings,
+        hub=hub,
+        auth=auth,
+        rate_limits=RateLimits(settings, settings.redis_url),
         metrics=metrics,
-    )  # fmt: skip
+    )
 
 
 async def _warm_up(provider: LocalProvider) -> None:
@@ -101,13 +108,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     middleware = [Middleware(Guard)]
     if settings.cors_origins:
-        middleware.insert(0, Middleware(
-            CORSMiddleware, allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["authorization", "content-type", "last-event-id"],
-            expose_headers=["x-stream-id", "x-conversation-id", "retry-after"],
-            allow_credentials="*" not in settings.cors_origins, max_age=600,
-        ))  # fmt: skip
+        middleware.insert(
+            0,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["authorization", "content-type", "last-event-id"],
+                expose_headers=["x-stream-id", "x-conversation-id", "retry-after"],
+                allow_credentials="*" not in settings.cors_origins,
+                max_age=600,
+            ),
+        )
     return Starlette(
         routes=[
             *api.routes,

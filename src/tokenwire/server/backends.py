@@ -30,8 +30,9 @@ async def open_store(settings: Settings) -> ConversationStore:
     store = ConversationStore(database_from_url(settings.database_url))
     interrupted = await store.open(recover=not settings.redis_url)
     if interrupted:
-        logger.warning("%d answer(s) left streaming by a process that died marked interrupted",
-                       interrupted)  # fmt: skip
+        logger.warning(
+            "%d answer(s) left streaming by a process that died marked interrupted", interrupted
+        )
     return store
 
 

@@ -30,9 +30,14 @@ async def login(request: Request) -> Response:
         raise InvalidToken()
     response = JSONResponse({"user": user, "auth": True})
     response.set_cookie(
-        COOKIE_NAME, token.strip(), max_age=COOKIE_MAX_AGE, path="/", httponly=True,
-        samesite="strict", secure=request.url.scheme == "https",
-    )  # fmt: skip
+        COOKIE_NAME,
+        token.strip(),
+        max_age=COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 

@@ -53,8 +53,11 @@ class FrameSession:
         self.readers: dict[str, asyncio.Task[None]] = {}
 
     async def reject(self, ref: Any, code: str, message: str) -> None:
-        await self.sink.send(orjson.dumps({"type": "rejected", "ref": ref, "error": {
-            "code": code, "message": message}}))  # fmt: skip
+        await self.sink.send(
+            orjson.dumps(
+                {"type": "rejected", "ref": ref, "error": {"code": code, "message": message}}
+            )
+        )
 
     async def reject_error(self, ref: Any, exc: TokenwireError) -> None:
         """Reject with what the HTTP routes would answer for ``exc``."""
@@ -101,9 +104,11 @@ class FrameSession:
     def check_room(self, stream_id: str | None) -> None:
         limit = self.state.settings.ws_max_streams
         if stream_id not in self.readers and 0 < limit <= len(self.readers):
-            raise ApiError(429, "too_many_streams",
-                           f"this socket already reads {limit} streams; close one or open another "
-                           "socket")  # fmt: skip
+            raise ApiError(
+                429,
+                "too_many_streams",
+                f"this socket already reads {limit} streams; close one or open another socket",
+            )
 
     async def chat(self, frame: dict[str, Any], ref: Any, owner: str) -> None:
         self.check_room(None)
@@ -118,8 +123,11 @@ class FrameSession:
 
         task = asyncio.create_task(self.relay(stream_id, after, ref))
         self.readers[stream_id] = task
-        task.add_done_callback(lambda t: self.readers.pop(stream_id, None) if
-                               self.readers.get(stream_id) is t else None)  # fmt: skip
+        task.add_done_callback(
+            lambda t: (
+                self.readers.pop(stream_id, None) if self.readers.get(stream_id) is t else None
+            )
+        )
 
     async def relay(self, stream_id: str, after: int, ref: Any) -> None:
         # Splice stream_id (and ref on start) into the event's own JSON rather than encoding again.

@@ -114,8 +114,9 @@ class EventStreamResponse(Response):
                         async with asyncio.timeout(self.send_timeout):
                             await send(message)
                     except TimeoutError:
-                        logger.info("dropped a reader that stopped reading (%s)",
-                                    scope.get("client"))  # fmt: skip
+                        logger.info(
+                            "dropped a reader that stopped reading (%s)", scope.get("client")
+                        )
                         self.on_drop()
                         return
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -166,6 +167,9 @@ def stream_response(
     if gzip:
         chunks, all_headers = gzip_stream(chunks), {**all_headers, **GZIP_HEADERS}
     return EventStreamResponse(
-        chunks, media_type=media_type, headers=all_headers, send_timeout=send_timeout,
+        chunks,
+        media_type=media_type,
+        headers=all_headers,
+        send_timeout=send_timeout,
         on_drop=lambda: hub.metrics.dropped_readers.inc(),
-    )  # fmt: skip
+    )

@@ -206,9 +206,16 @@ class ConversationStore:
             "UPDATE messages SET content = ?, reasoning = ?, status = 'interrupted',"
             " error_code = 'interrupted', error_message = ?, prompt_tokens = ?,"
             " completion_tokens = ?, updated_at = ? WHERE id = ? AND status = 'streaming'",
-            (content, reasoning, "the server running this answer stopped", prompt_tokens,
-             completion_tokens, time.time(), message_id),
-        )  # fmt: skip
+            (
+                content,
+                reasoning,
+                "the server running this answer stopped",
+                prompt_tokens,
+                completion_tokens,
+                time.time(),
+                message_id,
+            ),
+        )
         return changed > 0
 
     async def interrupt_stream(
@@ -300,13 +307,43 @@ class ConversationStore:
         )
         offered = orjson.dumps(offered_tools).decode() if offered_tools else None
         statements.append(
-            (insert, [user_id, conversation_id, position, "user", user_text, "complete", None,
-                      None, None, offered, now, now])
-        )  # fmt: skip
+            (
+                insert,
+                [
+                    user_id,
+                    conversation_id,
+                    position,
+                    "user",
+                    user_text,
+                    "complete",
+                    None,
+                    None,
+                    None,
+                    offered,
+                    now,
+                    now,
+                ],
+            )
+        )
         statements.append(
-            (insert, [assistant_id, conversation_id, position + 1, "assistant", "", "streaming",
-                      model, stream_id, self.producers.id, None, now, now])
-        )  # fmt: skip
+            (
+                insert,
+                [
+                    assistant_id,
+                    conversation_id,
+                    position + 1,
+                    "assistant",
+                    "",
+                    "streaming",
+                    model,
+                    stream_id,
+                    self.producers.id,
+                    None,
+                    now,
+                    now,
+                ],
+            )
+        )
         await self.db.transaction(statements)
         return Exchange(conversation_id, user_id, assistant_id)
 

@@ -198,8 +198,11 @@ class AdvisoryLockProducers:
                     await self._conn.execute("SELECT 1")
             except Exception as exc:
                 if not lost:
-                    logger.warning("the producer lock's connection to postgresql broke (%s); "
-                                   "taking the lock again", type(exc).__name__)  # fmt: skip
+                    logger.warning(
+                        "the producer lock's connection to postgresql broke (%s); "
+                        "taking the lock again",
+                        type(exc).__name__,
+                    )
                 lost = True
                 if self._conn is not None:
                     with contextlib.suppress(Exception):

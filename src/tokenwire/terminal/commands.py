@@ -67,8 +67,9 @@ def chat(
         return PlainStream(sys.stdout, sys.stderr, width=width)
 
     async def run() -> int:
-        async with open_client(url=target.url, token=target.token,
-                               config_file=target.config_file) as client:  # fmt: skip
+        async with open_client(
+            url=target.url, token=target.token, config_file=target.config_file
+        ) as client:
             cid = conversation_id or (await _last_conversation(client) if continue_last else None)
             asker = Asker(client, view, notices, model=model)
             if message is None:
@@ -87,8 +88,9 @@ def history(target: Target, conversation_id: str | None, *, limit: int, plain: b
     console = Console(highlight=False, no_color=not rich_output)
 
     async def run() -> None:
-        async with open_client(url=target.url, token=target.token,
-                               config_file=target.config_file) as client:  # fmt: skip
+        async with open_client(
+            url=target.url, token=target.token, config_file=target.config_file
+        ) as client:
             if conversation_id is None:
                 print_list(console, await client.conversations(limit=limit), rich=rich_output)
             else:

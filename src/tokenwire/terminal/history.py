@@ -48,8 +48,9 @@ def print_list(console: Console, conversations: list[dict[str, Any]], *, rich: b
 
 
 def print_conversation(console: Console, conversation: dict[str, Any], *, rich: bool) -> None:
-    console.print(Text(conversation["title"], style="bold") if rich else conversation["title"],
-                  markup=False)  # fmt: skip
+    console.print(
+        Text(conversation["title"], style="bold") if rich else conversation["title"], markup=False
+    )
     width = console.width if rich else PLAIN_WIDTH
     tool_lines = False  # the last line printed is a tool call's or a result's
     for message in conversation["messages"]:

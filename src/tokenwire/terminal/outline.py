@@ -19,8 +19,11 @@ RULE = re.compile(r" {0,3}(?:([-*_])(?:[ \t]*\1){2,}|=+|-+)[ \t]*")  # or a sete
 STARTS = re.compile(r" {0,3}(?:[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|[>#<]|```|~~~)")
 # Inline markup as it shows, near enough to measure a table's cells: a link by its text, an entity
 # or an escape as one character, emphasis and code marks gone.
-_SHOWN = [(re.compile(r"\]\([^)]*\)"), ""), (re.compile(r"&#?\w+;|\\."), "x"),
-          (re.compile(r"[*_`~\[]"), "")]  # fmt: skip
+_SHOWN = [
+    (re.compile(r"\]\([^)]*\)"), ""),
+    (re.compile(r"&#?\w+;|\\."), "x"),
+    (re.compile(r"[*_`~\[]"), ""),
+]
 
 
 @dataclass

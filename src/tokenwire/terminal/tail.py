@@ -178,8 +178,14 @@ def _prose(source: _Source, outline: Outline, start: int, need: int, width: int)
     quote = outline.kind == "quote"
     prefix = "> " if quote else ""
     target = (start, max(offset, _lead(source, outline, start)))
-    anchor = _advance(source, outline, paragraph, target, _step(need, width),
-                      width - QUOTE_INDENT if quote else width)  # fmt: skip
+    anchor = _advance(
+        source,
+        outline,
+        paragraph,
+        target,
+        _step(need, width),
+        width - QUOTE_INDENT if quote else width,
+    )
     if anchor:
         first, line = prefix + source.text(anchor.line, anchor.offset), anchor.line
         hidden = paragraph + anchor.rows
