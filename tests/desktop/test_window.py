@@ -68,8 +68,9 @@ def write_config(
 
 
 def drive(tmp_path: Path, *args: str) -> dict[str, Any]:
+    driver = str(ROOT / "tests/support/desktop_driver.py")
     done = subprocess.run(
-        [sys.executable, str(ROOT / "tests/support/desktop_driver.py"), *args],
+        [sys.executable, "-X", "faulthandler", driver, *args],  # a crash shows where it was
         env=env_for(tmp_path),
         capture_output=True,
         text=True,
@@ -79,6 +80,7 @@ def drive(tmp_path: Path, *args: str) -> dict[str, Any]:
     assert done.returncode == 0 and lines, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     report: dict[str, Any] = json.loads(lines[-1])
     assert "failure" not in report, f"{report}\n{done.stderr}"
+    assert report["application_left"] is False  # destroyed before the interpreter's exit
     return report
 
 

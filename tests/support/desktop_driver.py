@@ -170,6 +170,10 @@ def main() -> int:
     settings = None if args.url else load_settings(args.config)
     code = launch(settings, args.url, start)
     report["exit_code"] = code
+    from PySide6.QtCore import QCoreApplication
+
+    # Nothing of Qt may be left for the interpreter's exit to destroy: PySide crashes there.
+    report["application_left"] = QCoreApplication.instance() is not None
     print(json.dumps(report), flush=True)
     return code
 

@@ -11,7 +11,7 @@ import signal
 from collections.abc import Callable
 
 import shiboken6
-from PySide6.QtCore import QByteArray, QSettings, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QEvent, QSettings, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile
@@ -173,7 +173,8 @@ def run_window(
     window = DesktopWindow(url, profile, bridge)
     # Ctrl-C and SIGTERM close the window as Quit does. Python runs signal handlers only between
     # bytecodes, so a timer lets it in while Qt's loop waits.
-    for sig in (signal.SIGINT, signal.SIGTERM):  # queued: the loop may not be running yet
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:  # queued: the loop may not be running yet
         signal.signal(sig, lambda *_: QTimer.singleShot(0, window.close))
     if stop_requested():
         QTimer.singleShot(0, window.close)
@@ -185,6 +186,8 @@ def run_window(
         on_window(window)
     code = app.exec()
     heartbeat.stop()
+    for sig, handler in previous.items():  # the window is going: signals are the caller's again
+        signal.signal(sig, handler)
     if bridge is not None:
         bridge.close()  # stops reading; the server lets the answers finish and stores them
     # The page must go before its profile and the application (QtWebEngine crashes at exit
@@ -193,5 +196,12 @@ def run_window(
     shiboken6.delete(page)
     shiboken6.delete(window)
     shiboken6.delete(profile)  # after its pages, and it writes its cookies out
+    # What Qt deferred goes now, while what it refers to still exists (QtWebEngine deletes the
+    # page's render widget with deleteLater(), which processEvents() outside a loop leaves be).
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     QApplication.processEvents()
+    # Then the application itself, with Python whole. Left to the interpreter's exit, PySide
+    # destroys it (and every Qt object still wrapped) while Python is being torn down: an
+    # intermittent SIGSEGV at exit, as `tokenwire desktop --url` once showed in the tests.
+    app.shutdown()
     return code
