@@ -217,6 +217,14 @@ class WholeToolCall:
     def to_json(self) -> dict[str, str]:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
+    def to_openai(self) -> dict[str, Any]:
+        """As OpenAI's chat messages carry it, in an assistant's ``tool_calls``."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
 
 class Answer:
     """What a stream's payloads add up to: text, reasoning, tool calls, usage and how it ended.

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from tokenwire.events import (
     Answer,
@@ -255,7 +255,7 @@ class Generation:
         said = {
             "role": "assistant",
             "content": self.answer.text or None,
-            "tool_calls": [_openai_call(call) for call in calls],
+            "tool_calls": [call.to_openai() for call in calls],
         }
         results = [
             {"role": "tool", "tool_call_id": r.tool_call_id, "content": r.content}
@@ -458,14 +458,6 @@ def after_first_step(params: GenerationParams) -> GenerationParams:
     if params.tool_choice == "required" or isinstance(params.tool_choice, dict):
         return replace(params, tool_choice="auto")
     return params
-
-
-def _openai_call(call: WholeToolCall) -> dict[str, Any]:
-    return {
-        "id": call.id,
-        "type": "function",
-        "function": {"name": call.name, "arguments": call.arguments},
-    }
 
 
 def last_step(payloads: Iterable[Payload]) -> tuple[Answer, list[ToolResult]]:

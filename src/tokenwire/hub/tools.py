@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import importlib
 import inspect
 import logging
 import threading
@@ -31,6 +30,7 @@ import orjson
 from tokenwire.config import ConfigError, Settings, ToolConfig
 from tokenwire.hub.schema import argument_problem, parameters_from_signature, schema_problem
 from tokenwire.providers.base import Provider, supports_tools
+from tokenwire.providers.python import import_callable, runs_on_loop
 
 logger = logging.getLogger("tokenwire.hub.tools")
 
@@ -38,31 +38,8 @@ __all__ = ["ServerTool", "build_tools", "load_function", "model_tools", "tool_sp
 
 
 def load_function(reference: str | Callable[..., Any], tool: str) -> Callable[..., Any]:
-    """The callable ``package.module:attribute`` names (a dotted attribute too), checked now."""
-    if callable(reference):
-        return reference
-    module_name, _, attribute = reference.partition(":")
-    if not module_name or not attribute:
-        raise ConfigError(f"tool {tool}: function {reference!r} must look like 'module:callable'")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"tool {tool}: cannot import {module_name!r}: {exc}") from exc
-    for name in attribute.split("."):
-        try:
-            target = getattr(target, name)
-        except AttributeError:
-            raise ConfigError(f"tool {tool}: {module_name} has no {attribute!r}") from None
-    if not callable(target):
-        raise ConfigError(f"tool {tool}: {reference!r} is not callable")
-    return target  # type: ignore[no-any-return]
-
-
-def _runs_on_loop(function: Callable[..., Any]) -> bool:
-    target: Any = function
-    if not (inspect.isroutine(target) or isinstance(target, functools.partial)):
-        target = type(target).__call__  # an object whose __call__ is async
-    return inspect.iscoroutinefunction(target)
+    """The callable a tool's ``function`` names, imported and checked now."""
+    return reference if callable(reference) else import_callable(reference, f"tool {tool}")
 
 
 def tool_spec(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +70,7 @@ class ServerTool:
             self.parameters = parameters_from_signature(self.function, config.name)
         self.timeout = float(config.timeout_seconds)
         self.spec = tool_spec(self.name, self.description, self.parameters)
-        self._on_loop = _runs_on_loop(self.function)
+        self._on_loop = runs_on_loop(self.function)
         try:
             self._signature: inspect.Signature | None = inspect.signature(self.function)
         except (TypeError, ValueError):

@@ -39,7 +39,15 @@ from tokenwire.events import Done
 from tokenwire.providers.base import ChatMessage, GenerationParams, ProviderError, ProviderPayload
 from tokenwire.providers.output import as_payload
 
-__all__ = ["MODEL_ERROR", "ModelFunction", "PythonProvider", "check_entry", "load_entry"]
+__all__ = [
+    "MODEL_ERROR",
+    "ModelFunction",
+    "PythonProvider",
+    "check_entry",
+    "import_callable",
+    "load_entry",
+    "runs_on_loop",
+]
 
 logger = logging.getLogger("tokenwire.providers.python")
 
@@ -49,23 +57,29 @@ MODEL_ERROR: Final = "model_error"
 WINDOW: Final = 64
 
 
-def load_entry(entry: str) -> ModelFunction:
-    """Import ``package.module:attribute`` (a dotted attribute too); check that it is callable."""
-    module_name, _, attribute = entry.partition(":")
+def import_callable(reference: str, owner: str) -> Callable[..., Any]:
+    """Import ``package.module:attribute`` (a dotted attribute too); check that it is callable.
+    ``owner`` names what the configuration gave it to, at the head of every error."""
+    module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
-        raise ConfigError(f"entry {entry!r} must look like 'package.module:function'")
+        raise ConfigError(f"{owner}: {reference!r} must look like 'package.module:function'")
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"entry {entry!r}: cannot import {module_name!r}: {exc}") from exc
+        raise ConfigError(f"{owner}: cannot import {module_name!r}: {exc}") from exc
     for name in attribute.split("."):
         try:
             target = getattr(target, name)
         except AttributeError:
-            raise ConfigError(f"entry {entry!r}: {module_name} has no {attribute!r}") from None
+            raise ConfigError(f"{owner}: {module_name} has no {attribute!r}") from None
     if not callable(target):
-        raise ConfigError(f"entry {entry!r} is not callable")
+        raise ConfigError(f"{owner}: {reference!r} is not callable")
     return target  # type: ignore[no-any-return]
+
+
+def load_entry(entry: str) -> ModelFunction:
+    """The model function a python model's ``entry`` names."""
+    return import_callable(entry, f"entry {entry!r}")
 
 
 def check_entry(entry: str | ModelFunction | None) -> ModelFunction:
@@ -78,7 +92,7 @@ def check_entry(entry: str | ModelFunction | None) -> ModelFunction:
     return function
 
 
-def _runs_on_loop(function: ModelFunction) -> bool:
+def runs_on_loop(function: Callable[..., Any]) -> bool:
     """True for async functions and async generator functions, however wrapped."""
     target: Any = function
     if not (inspect.isroutine(target) or isinstance(target, functools.partial)):
@@ -109,7 +123,7 @@ class PythonProvider:
         self.function = function
         self.name = _name_of(function)
         self.max_tokens = max_tokens
-        self._on_loop = _runs_on_loop(function)
+        self._on_loop = runs_on_loop(function)
         self._workers: set[_Worker] = set()
         _check_signature(function, self.name)
 

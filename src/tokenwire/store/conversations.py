@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import orjson
 
-from tokenwire.events import ToolResult
+from tokenwire.events import ToolResult, WholeToolCall
 from tokenwire.store.database import Database, Params
 from tokenwire.store.migrations import migrate
 from tokenwire.store.producers import Producers, producers_for
@@ -627,14 +627,7 @@ def chat_messages(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
             {
                 "role": "assistant",
                 "content": content or None,
-                "tool_calls": [
-                    {
-                        "id": call["id"],
-                        "type": "function",
-                        "function": {"name": call["name"], "arguments": call["arguments"]},
-                    }
-                    for call in kept
-                ],
+                "tool_calls": [WholeToolCall(**call).to_openai() for call in kept],
             }
         )
         ids = {call["id"] for call in kept}

@@ -237,14 +237,7 @@ def completion(
     if reasoning:
         message["reasoning_content"] = reasoning
     if tool_calls:
-        message["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments},
-            }
-            for call in tool_calls
-        ]
+        message["tool_calls"] = [call.to_openai() for call in tool_calls]
     body: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion",
