@@ -267,18 +267,8 @@ class Generation:
             self._begin_step(self.message_id)
             return
         save = asyncio.ensure_future(
-            self.store.save_step(
-                self.message_id,
-                conversation_id=self.handle.conversation_id,
-                stream_id=self.handle.stream_id,
-                content=self.answer.text,
-                reasoning=self.answer.reasoning,
-                tool_calls=[call.to_json() for call in calls],
-                results=self._results,
-                status="complete",
-                finish_reason="tool_calls",
-                usage=self.answer.usage_counts,
-                next_model=self.handle.model,
+            self._save_step(
+                self.store, "complete", finish_reason="tool_calls", next_model=self.handle.model
             )
         )
         try:
@@ -289,6 +279,32 @@ class Generation:
             self._begin_step(await save)
             raise
         self._begin_step(next_id)
+
+    async def _save_step(
+        self,
+        store: ConversationStore,
+        status: MessageStatus,
+        *,
+        finish_reason: str | None = None,
+        error: tuple[str, str] | None = None,
+        next_model: str | None = None,
+    ) -> str | None:
+        """Store this step's answer, its calls and their results in one transaction (and, with
+        ``next_model``, a new assistant message for the next step: its id is returned)."""
+        return await store.save_step(
+            self.message_id,
+            conversation_id=self.handle.conversation_id,
+            stream_id=self.handle.stream_id,
+            content=self.answer.text,
+            reasoning=self.answer.reasoning,
+            tool_calls=[call.to_json() for call in self.answer.tool_calls],
+            results=self._results,
+            status=status,
+            finish_reason=finish_reason,
+            error=error,
+            usage=self.answer.usage_counts,
+            next_model=next_model,
+        )
 
     def _begin_step(self, message_id: str | None) -> None:
         assert message_id is not None
@@ -419,19 +435,7 @@ class Generation:
         calls = [call.to_json() for call in self.answer.tool_calls]
         try:
             if self._results:  # the results of the server's tools this step ran: stored with it
-                await self.store.save_step(
-                    self.message_id,
-                    conversation_id=self.handle.conversation_id,
-                    stream_id=self.handle.stream_id,
-                    content=self.answer.text,
-                    reasoning=self.answer.reasoning,
-                    tool_calls=calls,
-                    results=self._results,
-                    status=status,
-                    finish_reason=finish_reason,
-                    error=error,
-                    usage=self.answer.usage_counts,
-                )
+                await self._save_step(self.store, status, finish_reason=finish_reason, error=error)
                 self._results = []
                 return
             await self.store.update_answer(
