@@ -9,6 +9,7 @@ when it is made, so SSE, NDJSON and WebSocket writers to any number of readers s
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -54,6 +55,12 @@ class ToolCall:
     name: str | None = None
     arguments: str = ""
     type: Literal["tool_call"] = field(default="tool_call", init=False)
+
+
+def new_tool_call_id() -> str:
+    """An id for a tool call whose model gave it none, in OpenAI's shape (``call_`` and 24
+    characters): a result must name its call."""
+    return "call_" + uuid.uuid4().hex[:24]
 
 
 @dataclass(frozen=True, slots=True)

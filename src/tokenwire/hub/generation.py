@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
@@ -38,6 +37,7 @@ from tokenwire.events import (
     ToolCall,
     ToolResult,
     WholeToolCall,
+    new_tool_call_id,
 )
 from tokenwire.hub.attempts import DEFAULT_POLICY, Candidate, RetryPolicy, stream_with_retries
 from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog
@@ -378,7 +378,7 @@ class Generation:
         """A call's first piece with an id: made up when the model gave none, since a result
         must name its call."""
         if piece.id is None and piece.index not in self._open_calls:
-            piece = replace(piece, id=f"call_{uuid.uuid4().hex[:24]}")
+            piece = replace(piece, id=new_tool_call_id())
         self._open_calls.add(piece.index)
         return piece
 

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any
 
 from tokenwire.config import replay_turn
-from tokenwire.events import Delta, Done, Reasoning, ToolCall
+from tokenwire.events import Delta, Done, Reasoning, ToolCall, new_tool_call_id
 from tokenwire.providers.base import ChatMessage, GenerationParams, ProviderPayload
 
 # Pieces about the size of a model's tokens: a run of spaces with up to four following characters.
@@ -94,7 +93,7 @@ class ReplayProvider:
         calls = turn.get("tool_calls") or []
         if limit >= len(tokens):
             for index, call in enumerate(calls):
-                call_id = call.get("id") or f"call_{uuid.uuid4().hex[:24]}"
+                call_id = call.get("id") or new_tool_call_id()
                 pieces.append(ToolCall(index, call_id, call["name"]))
                 pieces += [ToolCall(index, arguments=p) for p in split_tokens(call["arguments"])]
         for i, piece in enumerate(pieces):

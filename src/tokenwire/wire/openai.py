@@ -16,7 +16,6 @@ probabilities as ``choices[0].logprobs`` of the text chunk they belong to, a las
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any, Final, assert_never
 
@@ -35,6 +34,7 @@ from tokenwire.events import (
     ToolResult,
     Usage,
     WholeToolCall,
+    new_tool_call_id,
 )
 from tokenwire.wire.sse import SSEDecoder
 
@@ -50,7 +50,6 @@ __all__ = [
     "completion",
     "decode_completion",
     "error_body",
-    "new_tool_call_id",
 ]
 
 DONE: Final = b"data: [DONE]\n\n"
@@ -322,12 +321,6 @@ class ReportedError(AnswerError):
 
 class IncompleteAnswer(AnswerError):
     """The body ended with neither ``[DONE]`` nor a finish reason: the answer may be cut short."""
-
-
-def new_tool_call_id() -> str:
-    """An id for a tool call whose upstream gave it none (OpenAI's shape: ``call_`` and 24
-    characters)."""
-    return "call_" + uuid.uuid4().hex[:24]
 
 
 class _Call:
