@@ -11,6 +11,7 @@ import pytest
 
 from tokenwire.events import Delta, Event
 from tokenwire.hub.hub import Hub
+from tokenwire.hub.log import StreamNotFound
 from tokenwire.hub.memory import MemoryStreamLog
 from tokenwire.providers.base import GenerationParams, ProviderPayload
 from tokenwire.providers.replay import ReplayProvider
@@ -148,3 +149,34 @@ async def test_concurrent_turns_in_one_conversation(hub: Hub) -> None:
     results = await asyncio.gather(turn("b"), turn("c"), return_exceptions=True)
     kinds = sorted(type(r).__name__ for r in results)
     assert kinds == ["ConversationBusy", "StreamHandle"]
+
+
+class ForgetfulLog(MemoryStreamLog):
+    """Loses a stream after its third event, as Redis restarted without its data does between
+    two appends: the producer's next append finds no stream."""
+
+    async def append(self, stream_id: str, events: Sequence[Event]) -> None:
+        if events[0].seq > 3:
+            raise StreamNotFound(stream_id)
+        await super().append(stream_id, events)
+
+
+async def test_a_stream_the_log_lost_ends_unavailable_with_its_text_stored(tmp_path: Path) -> None:
+    store = ConversationStore(database_from_url(str(tmp_path / "db.sqlite")))
+    await store.open()
+    hub = Hub(ForgetfulLog(), store, {"long": ReplayProvider(id="long", text="word " * 2000)})
+    try:
+        handle = await hub.start_chat(
+            owner="", message="hi", conversation_id=None, model="long", params=GenerationParams()
+        )
+        generation = hub._running[handle.stream_id]
+        assert await generation.wait(timeout=10)
+        conversation = await store.get("", handle.conversation_id)
+        assert conversation is not None
+        answer = conversation.messages[1]
+        # Not "internal_error: the model failed unexpectedly": nothing failed but the log.
+        assert (answer.status, answer.error_code) == ("error", "unavailable")
+        assert answer.content.startswith("word word")
+    finally:
+        await hub.close()
+        await store.close()

@@ -40,7 +40,7 @@ from tokenwire.events import (
     new_tool_call_id,
 )
 from tokenwire.hub.attempts import DEFAULT_POLICY, Candidate, RetryPolicy, stream_with_retries
-from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog
+from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog, StreamNotFound
 from tokenwire.hub.tools import ServerTool
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import (
@@ -165,6 +165,14 @@ class Generation:
                 "generation %s stopped: its stream was ended elsewhere", self.handle.stream_id
             )
             return
+        except StreamNotFound:
+            # The log lost the stream under its producer (Redis restarted without its data
+            # between two appends): as unreadable as an unreachable log, and no bug of the model.
+            logger.error(
+                "generation %s stopped: its stream is gone from the stream log",
+                self.handle.stream_id,
+            )
+            final = Error("unavailable", "the stream log lost this stream", retryable=True)
         except LogUnavailable:  # Redis is down: nobody can read the rest; stop the model
             logger.error(
                 "generation %s stopped: the stream log is unreachable", self.handle.stream_id
