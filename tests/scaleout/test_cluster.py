@@ -21,7 +21,7 @@ import pytest
 import websockets
 
 from tests.support.helpers import assert_complete_stream, events_of, text_of
-from tests.support.scaleout import LONG, cluster, serve, write_config
+from tests.support.scaleout import LONG, cluster, serve, wait_for_log, write_config
 from tests.support.servers import ANSWER
 from tests.support.services import PostgresServer, RedisServer, free_port
 from tests.support.upstream_stub import ThreadedUpstream
@@ -256,6 +256,10 @@ async def test_redis_down_is_a_clear_503_and_recovers_by_itself(
             assert response.json()["error"]["code"] == "unavailable"
             resumed = await http.get(f"{b.base}/api/streams/{start['stream_id']}")
             assert resumed.status_code == 503
+            # Every process notices the outage before it ends (A's heartbeat or its next
+            # append), however quickly the readers above were done with it.
+            for process in (a, b):
+                await wait_for_log(process, "redis is unreachable")
             restart_redis.start()  # empty: what it held is gone, but new streams work
             await wait_for_status(http, "GET", f"{b.base}/api/streams/x", 404)
             _, events = await start_chat(b.base, {"message": "hi again", "model": "crawl"}, 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -107,3 +108,11 @@ def serve(config: Path, name: str) -> Iterator[Process]:
 def cluster(config: Path, count: int) -> Iterator[list[Process]]:
     with ExitStack() as stack:
         yield [stack.enter_context(serve(config, f"p{i}")) for i in range(count)]
+
+
+async def wait_for_log(process: Process, text: str, timeout: float = 20.0) -> None:
+    """Wait until a process has logged ``text``: the line that proves it noticed something."""
+    deadline = time.monotonic() + timeout
+    while text not in process.output():
+        assert time.monotonic() < deadline, f"{process.base} never logged {text!r}"
+        await asyncio.sleep(0.05)
