@@ -9,7 +9,7 @@ PORT   ?= 8000
 WEB_STAMP   := web/.build-stamp
 WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/dist -prune -o -type f \( -name '*.ts' -o -name '*.css' -o -name '*.html' -o -name '*.json' -o -name '*.mjs' \) -print)
 
-.PHONY: setup services run test check pytest webtest examples clean bench-relay
+.PHONY: setup services run test check pytest webtest examples clean bench-relay dist
 
 setup: $(STAMP) $(WEB_STAMP)
 
@@ -49,6 +49,12 @@ pytest: setup services examples
 bench-relay: setup
 	$(BIN)/python -m bench.relay $(ARGS)
 
+# The sdist and the wheel, both with the web app built in (hatch_build.py), into dist/. The wheel is
+# built from the sdist, as a user's pip would, so it needs no npm.
+dist: setup
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist $(WEB_STAMP) \
+	rm -rf dist $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist $(WEB_STAMP) \
 		examples/*/node_modules examples/*/dist

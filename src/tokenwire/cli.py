@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from tokenwire import __version__
 from tokenwire.config import ConfigError, Settings, load_settings
 from tokenwire.store.connect import database_from_url
 from tokenwire.store.database import Database, DatabaseUnavailable
@@ -22,7 +23,7 @@ from tokenwire.store.tokens import InvalidUser, TokenInfo, TokenStore
 
 
 @click.group()
-@click.version_option(package_name="tokenwire")
+@click.version_option(__version__, prog_name="tokenwire")
 def main() -> None:
     """tokenwire: stream a language model's answer to whoever reads it."""
 

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,13 +64,20 @@ model = "slow:0.3"
 
 
 @contextmanager
-def serve(config: Path, name: str) -> Iterator[Process]:
+def serve(
+    config: Path,
+    name: str,
+    *,
+    program: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[Process]:
+    """``tokenwire serve`` in a process; ``program`` is the command before ``serve`` (this
+    checkout's, by default), ``env`` its environment (this one's) and ``cwd`` where it runs."""
     port = free_port()
     log = config.with_name(f"{name}.log")
     command = [
-        sys.executable,
-        "-m",
-        "tokenwire.cli",
+        *(program or [sys.executable, "-m", "tokenwire.cli"]),
         "serve",
         "--config",
         str(config),
@@ -79,9 +86,11 @@ def serve(config: Path, name: str) -> Iterator[Process]:
         "--log-level",
         "warning",
     ]
-    env = {**os.environ, "OPENAI_API_KEY": ""}
+    environment = {**(os.environ if env is None else env), "OPENAI_API_KEY": ""}
     with log.open("ab") as out:
-        popen = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        popen = subprocess.Popen(
+            command, env=environment, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+        )
     process = Process(f"http://127.0.0.1:{port}", popen, log)
     try:
         deadline = time.monotonic() + 60

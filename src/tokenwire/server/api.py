@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tokenwire import __version__
 from tokenwire.hub.hub import ConversationNotFound
 from tokenwire.server.compression import wants_gzip
 from tokenwire.server.errors import ApiError
@@ -136,7 +137,9 @@ async def list_models(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "generations": app_state(request).hub.running})
+    return JSONResponse(
+        {"status": "ok", "generations": app_state(request).hub.running, "version": __version__}
+    )
 
 
 routes = [
