@@ -1,7 +1,9 @@
 """examples/react_chat and examples/vue_chat: each built page (scripts/build-examples) in Debian's
 Chromium, served beside a mounted tokenwire app by a Starlette host of its own, streaming real
-answers over real sockets: the text grows frame by frame, Stop cancels on the server, an error
-shows, and whatever the page showed is what the server stored."""
+answers over real sockets, rendered by the tokenwire-web package's markdown renderer (installed from
+its packed tarball): the answer grows frame by frame into a table and highlighted code, hostile HTML
+stays inert text, Stop cancels on the server, an error shows, and whatever the page showed is what
+the server stored."""
 
 from __future__ import annotations
 
@@ -23,11 +25,20 @@ from tokenwire.client import Client
 EXAMPLES = Path(__file__).parents[2] / "examples"
 PAGES = ("react_chat", "vue_chat")
 
-# Markup and non-Latin text: the page must show it as text, never as HTML.
-ANSWER = (
-    'Streaming works. <img src=x onerror="window.__pwned = 1"> <b>not bold</b>\n'
-    "你好，世界！Emoji too: 🌍👩‍💻. The end."
+# Markdown the page must render (a table, highlighted code), non-Latin text, and hostile HTML it
+# must show as text, never run.
+HOSTILE = (
+    '<script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2"> <b>not bold</b>'
 )
+ANSWER = (
+    "Streaming works. 你好，世界！Emoji too: 🌍👩‍💻.\n\n"
+    "| language | year |\n|:---|---:|\n| Python | 1991 |\n| Rust | 2015 |\n\n"
+    "```python\ndef double(x):\n    return x * 2\n```\n\n"
+    f"Hostile: {HOSTILE}\n\nThe end.\n"
+)
+# One paragraph without markup: its rendered text is the text itself, so a page stopped at any
+# point shows exactly what was stored.
+CRAWL = "One plain sentence after another, with no markup at all. " * 20
 PARTIAL = "Half an answer, then "
 
 pytestmark = [needs_browser, pytest.mark.timeout(180)]
@@ -50,7 +61,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     tw = tokenwire.create_app(
         models=[
             {"id": "replay", "provider": "replay", "text": ANSWER, "tokens_per_second": 40},
-            {"id": "crawl", "provider": "replay", "text": ANSWER * 20, "tokens_per_second": 5},
+            {"id": "crawl", "provider": "replay", "text": CRAWL, "tokens_per_second": 5},
             {"id": "broken", "provider": "python", "entry": broken},
         ],
         database_url=f"sqlite:///{tmp_path_factory.mktemp('pages') / 'chat.db'}",
@@ -65,14 +76,21 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
         yield running
 
 
-# Records every length the answer's text had, in the page (init scripts run before the app).
+# Records, in the page (init scripts run before the app), every length the answer's text had, and
+# whether the controls were ever seen mid-stream with Stop enabled and Send disabled (a framework
+# commits the state attribute and the buttons together, so one observation proves it; checking
+# after a wait for "streaming" raced with a short answer that had already ended).
 WATCH_ANSWER = """
 window.__lengths = [];
+window.__stopWhileStreaming = false;
 new MutationObserver(() => {
   const answer = document.getElementById("answer");
   const n = answer ? answer.textContent.length : 0;
   if (n !== window.__lengths[window.__lengths.length - 1]) window.__lengths.push(n);
-}).observe(document, { subtree: true, childList: true, characterData: true });
+  const stop = document.getElementById("stop"), send = document.getElementById("send");
+  if (answer && answer.dataset.state === "streaming" && stop && !stop.disabled && send?.disabled)
+    window.__stopWhileStreaming = true;
+}).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
 """
 
 
@@ -114,20 +132,23 @@ def stored_answer(host: Host, page: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("transport", ["", "sse"], ids=["websocket", "sse"])
 @pytest.mark.parametrize("page_name", PAGES)
-def test_the_answer_streams_in_as_plain_text(
+def test_the_answer_streams_in_as_rendered_markdown(
     browser: Any, host: Host, page_name: str, transport: str
 ) -> None:
     page = open_page(browser, host, page_name, "replay", transport)
     ask(page, "Tell me something")
-    page.wait_for_selector('#answer[data-state="streaming"]')
-    assert page.is_enabled("#stop") and not page.is_enabled("#send")
     wait_state(page, "done")
-    assert page.text_content("#answer") == ANSWER
-    lengths = page.evaluate("window.__lengths")
-    assert len([n for n in lengths if 0 < n < len(ANSWER)]) >= 3, lengths  # grew over many frames
-    assert lengths == sorted(lengths)  # only ever appended to
-    assert page.locator("#answer img, #answer b").count() == 0  # markup shown, not injected
+    assert page.evaluate("window.__stopWhileStreaming")
+    cells = [c.strip() for c in page.locator("#answer table td").all_text_contents()]
+    assert cells == ["Python", "1991", "Rust", "2015"]
+    assert page.locator("#answer pre code.language-python .hljs-keyword").count() > 0
+    assert "return x * 2" in page.text_content("#answer pre code")
+    assert page.locator("#answer script, #answer img, #answer b").count() == 0  # never injected
+    assert HOSTILE in page.text_content("#answer")  # shown as text
     assert page.evaluate("window.__pwned") is None
+    final = len(page.text_content("#answer"))
+    lengths = page.evaluate("window.__lengths")
+    assert len([n for n in lengths if 0 < n < final]) >= 3, lengths  # painted over many frames
     assert not page.is_visible("#error") and not page.problems
     stored = stored_answer(host, page)
     assert (stored["content"], stored["status"]) == (ANSWER, "complete")
@@ -145,13 +166,13 @@ def test_the_answer_streams_in_as_plain_text(
 def test_stop_cancels_on_the_server(browser: Any, host: Host, page_name: str) -> None:
     page = open_page(browser, host, page_name, "crawl")
     ask(page, "Take your time")
-    page.wait_for_function("document.getElementById('answer').textContent.length >= 10")
+    page.wait_for_function("document.getElementById('answer').textContent.trim().length >= 10")
     page.click("#stop")
     wait_state(page, "cancelled")
-    shown = page.text_content("#answer")
-    assert 10 <= len(shown) < len(ANSWER * 20)
+    shown = page.text_content("#answer").strip()
+    assert 10 <= len(shown) < len(CRAWL.strip())
     stored = stored_answer(host, page)
-    assert (stored["status"], stored["content"]) == ("cancelled", shown)  # what was shown is stored
+    assert (stored["status"], stored["content"].strip()) == ("cancelled", shown)  # shown = stored
     assert not page.is_visible("#error") and not page.problems
 
 
@@ -163,8 +184,9 @@ def test_stop_at_once_still_cancels(browser: Any, host: Host, page_name: str) ->
     page.click("#stop")
     wait_state(page, "cancelled")
     stored = stored_answer(host, page)
-    assert (stored["status"], stored["content"]) == ("cancelled", page.text_content("#answer"))
-    assert len(stored["content"]) < len(ANSWER)
+    shown = page.text_content("#answer").strip()
+    assert (stored["status"], stored["content"].strip()) == ("cancelled", shown)
+    assert len(stored["content"]) < len(CRAWL)
 
 
 @pytest.mark.parametrize("page_name", PAGES)
@@ -174,7 +196,7 @@ def test_a_model_error_is_shown_and_the_partial_answer_kept(
     page = open_page(browser, host, page_name, "broken")
     ask(page, "Fail halfway")
     wait_state(page, "error")
-    assert page.text_content("#answer") == PARTIAL
+    assert page.text_content("#answer").strip() == PARTIAL.strip()
     error = page.text_content("#error")
     assert error and "model_error" in error and "secret" not in error
     stored = stored_answer(host, page)

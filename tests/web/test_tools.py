@@ -75,7 +75,7 @@ def check_the_answer(page: Any, calls: list[dict[str, Any]]) -> None:
     assert answer.locator(".state .waiting").is_visible()
     # Text, call, text, call: the parts in the order the stream brought them.
     parts = answer.locator(":scope > .markdown, :scope > details.tool-call")
-    assert [parts.nth(i).evaluate("e => e.className") for i in range(parts.count())] == [
+    assert [parts.nth(i).evaluate("e => e.classList[0]") for i in range(parts.count())] == [
         "markdown",
         "tool-call",
         "markdown",

@@ -201,7 +201,7 @@ export class AnswerView {
   /** The segment text goes to now, opened after the last part if a tool call closed the last. */
   private openText(now = false): IncrementalRenderer {
     if (this.renderer) return this.renderer;
-    const segment = h("div", { class: "markdown" });
+    const segment = h("div", { class: "markdown tw-markdown" });
     this.segment = segment;
     this.renderer = new IncrementalRenderer(segment, {
       decorate,

@@ -9,6 +9,7 @@ import {
   TokenwireError,
   type TransportName,
 } from "../client/index.js";
+import { loadImagesOnClick } from "../render/index.js";
 import { AnswerView } from "./answer.js";
 import { byId, h } from "./dom.js";
 import { showHistory, showStoredStream } from "./history.js";
@@ -55,7 +56,7 @@ class App {
     this.stop.addEventListener("click", () => void this.stopAnswer());
     byId("new-chat").addEventListener("click", () => this.newChat());
     byId("menu").addEventListener("click", () => document.body.classList.toggle("show-sidebar"));
-    this.thread.addEventListener("click", (e) => showImage(e));
+    loadImagesOnClick(this.thread); // remote images load only when the reader asks
     window.addEventListener("hashchange", () => void this.route());
     byId("login").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -304,16 +305,6 @@ function describe(error: unknown): string {
 
 function userBubble(text: string): HTMLElement {
   return h("article", { class: "message user" }, h("div", { class: "bubble" }, text));
-}
-
-/** Remote images load only when the reader asks, by clicking their button. */
-function showImage(event: MouseEvent): void {
-  const button = (event.target as Element | null)?.closest?.("button.tw-image");
-  if (!(button instanceof HTMLButtonElement)) return;
-  const src = button.dataset.src ?? "";
-  if (!/^https?:/i.test(src)) return;
-  const img = h("img", { src, alt: button.dataset.alt ?? "", referrerpolicy: "no-referrer" });
-  button.replaceWith(img);
 }
 
 function transportOption(): { transport?: TransportName } {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { closeDangling, IncrementalRenderer, renderMarkdown } from "../render/index.js";
+import { IncrementalRenderer, renderMarkdown } from "../render/index.js";
+import { closeDangling } from "../render/incremental.js";
 import { newDocument } from "./dom.js";
 
 export const SAMPLE = [

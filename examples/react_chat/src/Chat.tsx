@@ -1,17 +1,25 @@
-import { useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { ChatStream, StreamEvent, TokenwireClient } from "tokenwire-web/client";
+import { IncrementalRenderer, loadImagesOnClick } from "tokenwire-web/render";
+import "tokenwire-web/render.css";
 
 type State = "idle" | "streaming" | "done" | "cancelled" | "error";
 
-/** A text box, Send, Stop, and the answer streaming in as plain text (React escapes it). */
+/**
+ * A text box, Send, Stop, and the answer streaming in as markdown. The answer's element belongs to
+ * tokenwire's renderer (React renders it empty and never touches its children): it paints at most
+ * once per frame, highlights finished code blocks and sanitizes everything.
+ */
 export function Chat({ client, model }: { client: TokenwireClient; model?: string }) {
   const [prompt, setPrompt] = useState("");
-  const [answer, setAnswer] = useState("");
+  const answer = useRef<HTMLDivElement>(null);
+  const renderer = useRef<IncrementalRenderer | null>(null);
   const [state, setState] = useState<State>("idle");
   const [error, setError] = useState("");
   const stream = useRef<ChatStream | null>(null);
   const [conversationId, setConversationId] = useState<string | undefined>(undefined);
   const stopRequested = useRef(false);
+  useEffect(() => loadImagesOnClick(answer.current!), []); // remote images load on a click only
 
   function onEvent(event: StreamEvent): void {
     switch (event.type) {
@@ -20,12 +28,14 @@ export function Chat({ client, model }: { client: TokenwireClient; model?: strin
         if (stopRequested.current) void stop(); // Stop pressed before the stream had an id
         break;
       case "delta":
-        setAnswer((text) => text + event.text);
+        renderer.current?.append(event.text);
         break;
       case "done":
+        renderer.current?.finish();
         setState(event.finish_reason === "cancelled" ? "cancelled" : "done");
         break;
       case "error":
+        renderer.current?.finish();
         setError(`${event.message} (${event.code})`);
         setState("error");
         break;
@@ -35,7 +45,8 @@ export function Chat({ client, model }: { client: TokenwireClient; model?: strin
   async function send(): Promise<void> {
     const message = prompt.trim();
     if (!message || state === "streaming") return;
-    setAnswer("");
+    answer.current!.replaceChildren();
+    renderer.current = new IncrementalRenderer(answer.current!);
     setError("");
     setState("streaming");
     stopRequested.current = false;
@@ -47,6 +58,7 @@ export function Chat({ client, model }: { client: TokenwireClient; model?: strin
     try {
       await current.finished;
     } catch (e) {
+      renderer.current?.finish();
       setError(e instanceof Error ? e.message : String(e));
       setState("error");
     }
@@ -87,14 +99,13 @@ export function Chat({ client, model }: { client: TokenwireClient; model?: strin
           Stop
         </button>
       </form>
-      <pre
+      <div
         id="answer"
+        ref={answer}
+        className="tw-markdown"
         data-state={state}
         data-conversation={conversationId}
-        style={{ whiteSpace: "pre-wrap" }}
-      >
-        {answer}
-      </pre>
+      />
       {error && (
         <p id="error" role="alert" style={{ color: "crimson" }}>
           {error}
