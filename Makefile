@@ -52,3 +52,10 @@ bench-relay: setup
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist $(WEB_STAMP) \
 		examples/*/node_modules examples/*/dist
+
+# The recipe examples (scripts/build-recipes): fetch-event-source's page, the Node client and
+# examples/node_stream, built with `make examples`, so before their tests.
+.PHONY: recipes
+examples: recipes
+recipes: setup
+	bash scripts/build-recipes
