@@ -59,3 +59,9 @@ clean:
 examples: recipes
 recipes: setup
 	bash scripts/build-recipes
+
+# The JS client under Node 20 against a real `tokenwire serve` (web/test-node/, node's test runner).
+.PHONY: nodetest
+test: nodetest
+nodetest: setup
+	cd web && node test-node/build.mjs && node --test dist/test-node/
