@@ -53,8 +53,8 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist $(WEB_STAMP) \
 		examples/*/node_modules examples/*/dist
 
-# The recipe examples (scripts/build-recipes): fetch-event-source's page, the Node client and
-# examples/node_stream, built with `make examples`, so before their tests.
+# The recipe pages that need a build (scripts/build-recipes: examples/fetch_event_source), built
+# with `make examples`, so before their browser tests.
 .PHONY: recipes
 examples: recipes
 recipes: setup
