@@ -43,7 +43,7 @@ pytestmark = [needs_browser, pytest.mark.timeout(180)]
 @dataclass
 class Model:
     """Counts generations per question; a question that starts with "gated" stops halfway until
-    the test opens its gate."""
+    the test opens its gate, one that starts with "fail" fails halfway."""
 
     generations: Counter[str] = field(default_factory=Counter)
     gates: dict[str, threading.Event] = field(default_factory=dict)
@@ -58,6 +58,8 @@ class Model:
         self.generations[question] += 1
         for word in re.findall(r"\S+\s*", FIRST_HALF):
             yield word
+        if question.startswith("fail"):
+            raise RuntimeError("a detail that stays in the server's log")
         if question.startswith("gated"):
             await asyncio.to_thread(self.gate(question).wait, 60)
         yield SECOND_HALF
@@ -218,3 +220,23 @@ def test_a_refused_question_is_shown_and_not_sent_again(
     assert "model_not_found" in (page.text_content("#error") or "")
     assert page.text_content("#answer") == ""
     assert len(site.requests_to("POST", "/tokenwire/api/chat")) == 1
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_the_models_error_event_ends_the_answer_with_its_code(
+    browser: Any, site: Site, page_name: str
+) -> None:
+    """tokenwire's terminal `error` event; on the EventSource page it shares its name with the
+    browser's own connection error, and must not be taken for one (no reconnect)."""
+    site.requests.clear()
+    question = f"fail on {page_name}"
+    page = open_page(browser, site, page_name)
+    ask(page, question)
+    wait_state(page, "error")
+    assert page.text_content("#answer") == FIRST_HALF
+    error = page.text_content("#error") or ""
+    assert "model_error" in error and "detail" not in error
+    assert "reconnecting" not in page.evaluate("window.__states")
+    stored = stored_answer(site, page)
+    assert (stored["content"], stored["status"]) == (FIRST_HALF, "error")
+    assert site.model.generations[question] == 1
