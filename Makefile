@@ -58,3 +58,16 @@ dist: setup
 clean:
 	rm -rf dist $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist $(WEB_STAMP) \
 		examples/*/node_modules examples/*/dist
+
+# The recipe pages that need a build (scripts/build-recipes: examples/fetch_event_source), built
+# with `make examples`, so before their browser tests.
+.PHONY: recipes
+examples: recipes
+recipes: setup
+	bash scripts/build-recipes
+
+# The JS client under Node 20 against a real `tokenwire serve` (web/test-node/, node's test runner).
+.PHONY: nodetest
+test: nodetest
+nodetest: setup
+	cd web && node test-node/build.mjs && node --test dist/test-node/

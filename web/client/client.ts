@@ -1,7 +1,7 @@
 /** The client: chat and resume over the chosen transport, plus the REST calls a chat UI needs. */
 
 import { AutoTransport } from "./auto-transport.js";
-import { errorFromResponse } from "./errors.js";
+import { errorFromResponse, TokenwireError } from "./errors.js";
 import { EventSourceTransport } from "./eventsource-transport.js";
 import { FetchTransport } from "./fetch-transport.js";
 import { offeredBridge, QWebChannelTransport } from "./qwebchannel-transport.js";
@@ -95,7 +95,8 @@ export class TokenwireClient {
   private readonly streamOptions: StreamOptions;
 
   constructor(options: ClientOptions = {}) {
-    const boundFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    if (options.transport) checkTransport(options.transport);
+    const boundFetch = options.fetch ?? checkedFetch(globalThis.fetch.bind(globalThis));
     let session: Promise<void> | null = null;
     this.options = {
       baseUrl: options.baseUrl ?? "",
@@ -218,6 +219,43 @@ function makeTransport(name: TransportName, options: TransportOptions): Transpor
       return new QWebChannelTransport(
         offeredBridge() ?? Promise.reject(new Error("this page is not in the tokenwire window")),
       );
+  }
+}
+
+/**
+ * The runtime's fetch, refusing a URL that does not resolve to http(s): a base URL of "" or a
+ * path only works where there is a page to be relative to (not under Node). The refusal is final,
+ * since a bad URL would otherwise fail every fetch as a network error and be retried for minutes.
+ */
+function checkedFetch(fetch: typeof globalThis.fetch): typeof globalThis.fetch {
+  return (input, init) => {
+    const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    const page = globalThis.location?.href;
+    let url: URL | null = null;
+    try {
+      url = new URL(href, page);
+    } catch {
+      // not a URL, or relative with no page
+    }
+    if (url && (url.protocol === "http:" || url.protocol === "https:")) return fetch(input, init);
+    const why = page ? "an http(s) URL" : "an absolute http(s) URL (there is no page to be relative to)";
+    const error = new TokenwireError("invalid_base_url", `${JSON.stringify(href)} is not ${why}: check baseUrl`);
+    return Promise.reject(error);
+  };
+}
+
+/** A transport this runtime cannot offer (Node 20 has no EventSource, no global WebSocket). */
+function checkTransport(name: TransportName): void {
+  const needs: Partial<Record<TransportName, string>> = {
+    websocket: "WebSocket",
+    eventsource: "EventSource",
+  };
+  const global = needs[name];
+  if (global && typeof (globalThis as Record<string, unknown>)[global] !== "function") {
+    throw new TokenwireError(
+      "unsupported_transport",
+      `the ${name} transport needs ${global}, which this runtime lacks; use "sse" or "ndjson"`,
+    );
   }
 }
 
