@@ -9,10 +9,12 @@ reader who leaves stops the upstream request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.examples.test_flask import flask_server, sse_protocol_events
 from tests.support.helpers import assert_complete_stream, text_of
@@ -46,9 +48,8 @@ def ask_in_the_page(base_url: str, question: str) -> dict[str, str]:
         assert "script-src 'self'" in response.headers["content-security-policy"]
         page.fill("#message", question)
         page.click("#send")
-        page.wait_for_function(
-            "document.getElementById('status').textContent.match(/^(done|error)/)"
-        )
+        # A locator's wait, not a page function: the page's CSP forbids evaluating strings.
+        expect(page.locator("#status")).to_have_text(re.compile("^(done|error)"), timeout=30_000)
         return {
             name: page.locator(f"#{name}").text_content() or ""
             for name in ("status", "answer", "reasoning")
@@ -96,16 +97,19 @@ def test_the_stream_carries_the_protocol_and_leaving_stops_the_upstream_request(
 ) -> None:
     with flask_server(provider=lambda: through(upstream, "echo")) as url:
         whole = httpx.get(url + "/api/chat/stream", params={"message": QUESTION}, timeout=WAIT)
-        events = list(sse_protocol_events(iter([whole.content])))
-        assert_complete_stream(events)
-        assert text_of(events) == QUESTION
+    events = list(sse_protocol_events(iter([whole.content])))
+    assert_complete_stream(events)
+    assert text_of(events) == QUESTION
 
-        slow = through(upstream, "slow:5")
-        with flask_server(provider=lambda: slow) as slow_url:
-            with httpx.stream(
-                "GET", slow_url + "/api/chat/stream", params={"message": "a b c"}, timeout=WAIT
-            ) as response:
-                reading = sse_protocol_events(response.iter_raw())
-                assert [next(reading).type, next(reading).type] == ["start", "delta"]
-            # The reader left mid-answer: the provider's stream closed, and with it the request.
-            assert upstream.wait_disconnect(timeout=WAIT)
+    with (
+        flask_server(provider=lambda: through(upstream, "slow:5")) as url,
+        httpx.stream(
+            "GET", url + "/api/chat/stream", params={"message": "a b c"}, timeout=WAIT
+        ) as response,
+    ):
+        reading = sse_protocol_events(response.iter_raw())
+        assert [next(reading).type, next(reading).type] == ["start", "delta"]
+        # Leave mid-answer: the WSGI server closes the body, which closes the provider's stream
+        # on its loop, and with it the upstream request.
+        response.close()
+        assert upstream.wait_disconnect(timeout=WAIT)
