@@ -84,6 +84,8 @@ def free_port() -> int:
 def start_server(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     config = workdir / "tokenwire.toml"
     config.write_text(
+        # Every stream comes from this one address: no cap on open readers per address.
+        "max_readers_per_ip = 0\n"
         f'[[models]]\nid = "paced"\nprovider = "replay"\ntext = "{TEXT}"\n'
         f"tokens_per_second = {TOKENS_PER_SECOND}\n",
         encoding="utf-8",

@@ -124,6 +124,9 @@ class Settings:
     rate_limit_ip: str = "1200/minute"  # requests per client address
     ws_max_frame_bytes: int = 1024 * 1024
     ws_max_streams: int = 64  # streams one WebSocket reads at once
+    # Open reader connections (SSE, NDJSON, WebSocket on /api) per process; server/reader_caps.py
+    max_readers_per_user: int = 64  # when auth is on
+    max_readers_per_ip: int = 256
     # Slow readers: a send that cannot complete in this time drops the connection, not the stream.
     send_timeout_seconds: float = 30.0
     # On SIGTERM, running generations get this long to finish before they end as interrupted.

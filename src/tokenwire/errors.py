@@ -39,6 +39,7 @@ The hierarchy (a second base in brackets, kept where code catches that):
     - InvalidToken ...................... server/auth.py: unknown or revoked
   + ForbiddenOrigin ..................... server/auth.py: a WebSocket from another site's page
   + RateLimited ......................... server/rate_limits.py: over a rate (``retry_after``)
+  + TooManyReaders ...................... server/reader_counts.py: too many open stream readers
   + ForeignLoop [RuntimeError] .......... server/mountable.py: called from another event loop
   + ReaderGone .......................... server/multiplex.py: a carrier stopped reading
   + ApiError ............................ client/_errors.py: the server answered an error

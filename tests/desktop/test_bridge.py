@@ -8,15 +8,12 @@ its own (tests/support/bridge_driver.py), whose hub serves ``ToolCallingModel``.
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.drivers import qt_offscreen_env, run_driver
 from tests.support.tool_models import CALLS, PREAMBLE
 
 ROOT = Path(__file__).parents[2]
@@ -29,25 +26,9 @@ pytestmark = [
 
 
 def drive(tmp_path: Path, *args: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env.update(
-        QT_QPA_PLATFORM="offscreen", PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    report, _ = run_driver(
+        "bridge_driver.py", str(tmp_path / "tw.db"), *args, env=qt_offscreen_env()
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tests/support/bridge_driver.py"),
-            str(tmp_path / "tw.db"),
-            *args,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert done.returncode == 0 and lines, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    report: dict[str, Any] = json.loads(lines[-1])
     return report
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.drivers import qt_offscreen_env, run_driver
 from tests.support.servers import ANSWER, run_server
 
 ROOT = Path(__file__).parents[2]
@@ -38,18 +39,14 @@ pytestmark = pytest.mark.timeout(240)
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env.update(
-        QT_QPA_PLATFORM="offscreen",
+    return qt_offscreen_env(
         XDG_CONFIG_HOME=str(tmp_path / "config"),  # the remembered window size goes here
         XDG_DATA_HOME=str(tmp_path / "data"),  # the browser profile: cookies, storage
         XDG_CACHE_HOME=str(tmp_path / "cache"),
         # Chromium's sandbox needs user namespaces, which CI containers often lack.
         QTWEBENGINE_DISABLE_SANDBOX="1",
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        **extra,
     )
-    env.update(extra)
-    return env
 
 
 def write_config(
@@ -68,17 +65,7 @@ def write_config(
 
 
 def drive(tmp_path: Path, *args: str) -> dict[str, Any]:
-    driver = str(ROOT / "tests/support/desktop_driver.py")
-    done = subprocess.run(
-        [sys.executable, "-X", "faulthandler", driver, *args],  # a crash shows where it was
-        env=env_for(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert done.returncode == 0 and lines, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    report: dict[str, Any] = json.loads(lines[-1])
+    report, done = run_driver("desktop_driver.py", *args, env=env_for(tmp_path), timeout=180)
     assert "failure" not in report, f"{report}\n{done.stderr}"
     assert report["application_left"] is False  # destroyed before the interpreter's exit
     return report

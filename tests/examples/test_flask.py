@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -48,8 +49,9 @@ def failing(messages: list[dict[str, str]]) -> Iterator[object]:
 
 
 @contextmanager
-def flask_server(model: Model = spell_it_out) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, create_app(model), threaded=True)
+def flask_server(model: Model = spell_it_out, **options: Any) -> Iterator[str]:
+    """The example app on werkzeug's threaded server; ``options`` go to ``create_app``."""
+    server = make_server("127.0.0.1", 0, create_app(model, **options), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

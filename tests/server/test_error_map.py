@@ -30,6 +30,7 @@ from tokenwire.hub.log import LogFull, LogUnavailable, StreamEnded, StreamNotFou
 from tokenwire.server.auth import ForbiddenOrigin, InvalidToken, MissingToken
 from tokenwire.server.error_map import ERRORS, api_error
 from tokenwire.server.rate_limits import RateLimited
+from tokenwire.server.reader_counts import TooManyReaders
 from tokenwire.store.database import Conflict, DatabaseUnavailable
 from tokenwire.store.tokens import InvalidUser
 
@@ -45,6 +46,8 @@ CASES: list[tuple[TokenwireError, int, str, dict[str, str]]] = [
     (TooManyStreams(per_user=True), 429, "too_many_streams", {"retry-after": "1"}),
     (TooManyStreams(per_user=False), 429, "too_many_streams", {"retry-after": "1"}),
     (RateLimited(per_user=False, retry_after=7), 429, "rate_limited", {"retry-after": "7"}),
+    (TooManyReaders(per_user=True, limit=64), 429, "too_many_readers", {"retry-after": "5"}),
+    (TooManyReaders(per_user=False, limit=256), 429, "too_many_readers", {"retry-after": "5"}),
     (LogFull("9 streams are live"), 503, "overloaded", {}),
     (ShuttingDown(), 503, "shutting_down", {"retry-after": "2"}),
     (LogUnavailable("redis is unreachable"), 503, "unavailable", {"retry-after": "2"}),

@@ -28,7 +28,11 @@ def main() -> None:
         idle_timeout=300.0,
     )
     settings = load_settings(
-        env={}, models=(model,), database_url=f"sqlite:///{data}/bench.db", max_streams=50_000
+        env={},
+        models=(model,),
+        database_url=f"sqlite:///{data}/bench.db",
+        max_streams=50_000,
+        max_readers_per_ip=0,  # every stream comes from the load generator's one address
     )
     uvicorn.run(
         create_app(settings),

@@ -8,6 +8,7 @@
 - ``guard``: the middleware in front of ``/api``, ``/v1`` and ``/metrics``, and its refusals.
 - ``auth``: API tokens, where a request carries one, the WebSocket origin check.
 - ``rate_limits``: moving-window limits per client address and per user.
+- ``reader_caps``: open stream readers per user and per address (``reader_counts`` counts them).
 - ``scope``: reading an ASGI scope: the path below the mount point, a header, the client.
 - ``error_map``: the one table from exceptions to API errors, and the errors' JSON shapes.
 - ``errors``: ``ApiError``, what a route raises for a request it cannot take.

@@ -31,6 +31,7 @@ from tokenwire.server.error_map import (
 )
 from tokenwire.server.guard import Guard
 from tokenwire.server.rate_limits import RateLimits
+from tokenwire.server.reader_caps import ReaderCaps
 from tokenwire.server.state import AppState
 from tokenwire.store.tokens import TokenStore
 
@@ -106,7 +107,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await state.hub.log.close()
             await state.hub.store.close()
 
-    middleware = [Middleware(Guard)]
+    middleware = [
+        Middleware(Guard),
+        Middleware(
+            ReaderCaps,
+            per_user=settings.max_readers_per_user,
+            per_ip=settings.max_readers_per_ip,
+        ),
+    ]
     if settings.cors_origins:
         middleware.insert(
             0,

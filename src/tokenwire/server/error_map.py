@@ -44,6 +44,7 @@ from tokenwire.hub.log import LogFull, LogUnavailable, StreamEnded, StreamNotFou
 from tokenwire.server.auth import ForbiddenOrigin, InvalidToken, MissingToken
 from tokenwire.server.errors import ApiError
 from tokenwire.server.rate_limits import RateLimited
+from tokenwire.server.reader_counts import RETRY_AFTER_SECONDS, TooManyReaders
 from tokenwire.server.scope import route_path
 from tokenwire.store.database import Conflict, DatabaseUnavailable
 from tokenwire.store.tokens import InvalidUser
@@ -139,6 +140,15 @@ ERRORS: dict[type[TokenwireError], Rule] = {
             f"retry in {e.retry_after} s"
         ),
         retry_after=lambda e: e.retry_after,
+    ),
+    TooManyReaders: Rule(
+        429,
+        "too_many_readers",
+        lambda e: (
+            f"{'this user has' if e.per_user else 'this address has'} {e.limit} streams open "
+            "already; close one (a tab, a reader) and try again"
+        ),
+        retry_after=RETRY_AFTER_SECONDS,
     ),
     LogFull: Rule(503, "overloaded", "too many streams are live; try again soon"),
     ShuttingDown: Rule(
