@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,14 @@ import pytest
 import websockets
 
 from tests.support.helpers import assert_complete_stream, events_of, text_of
-from tests.support.scaleout import LONG, cluster, serve, wait_for_log, write_config
+from tests.support.scaleout import (
+    LONG,
+    cluster,
+    serve,
+    wait_for_log,
+    wait_for_status,
+    write_config,
+)
 from tests.support.servers import ANSWER
 from tests.support.services import PostgresServer, RedisServer, free_port
 from tests.support.upstream_stub import ThreadedUpstream
@@ -188,32 +194,6 @@ async def test_a_process_starting_leaves_other_processes_answers_alone(config: P
             events = await asyncio.wait_for(reader, 30)
         assert events[-1].payload == Done("cancelled")  # still running on A until then
         assert (await stored_answer(a.base, start["conversation_id"]))["status"] == "cancelled"
-
-
-@pytest.fixture
-def restart_redis(redis_server: RedisServer) -> Iterator[RedisServer]:
-    yield redis_server
-    if redis_server.process is None:
-        redis_server.start()
-
-
-@pytest.fixture
-def restart_postgres(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
-    yield postgres_server
-    if postgres_server.process is None:
-        postgres_server.start()
-
-
-async def wait_for_status(
-    http: httpx.AsyncClient, method: str, url: str, status: int, **kwargs: Any
-) -> httpx.Response:
-    deadline = time.monotonic() + 60
-    while True:
-        response = await http.request(method, url, **kwargs)
-        if response.status_code == status:
-            return response
-        assert time.monotonic() < deadline, f"{url}: still {response.status_code}"
-        await asyncio.sleep(0.3)
 
 
 async def test_redis_down_is_a_clear_503_and_recovers_by_itself(

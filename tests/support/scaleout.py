@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -116,3 +117,16 @@ async def wait_for_log(process: Process, text: str, timeout: float = 20.0) -> No
     while text not in process.output():
         assert time.monotonic() < deadline, f"{process.base} never logged {text!r}"
         await asyncio.sleep(0.05)
+
+
+async def wait_for_status(
+    http: httpx.AsyncClient, method: str, url: str, status: int, **kwargs: Any
+) -> httpx.Response:
+    """Ask again until the answer has ``status`` (a service came back); a minute at most."""
+    deadline = time.monotonic() + 60
+    while True:
+        response = await http.request(method, url, **kwargs)
+        if response.status_code == status:
+            return response
+        assert time.monotonic() < deadline, f"{url}: still {response.status_code}"
+        await asyncio.sleep(0.3)

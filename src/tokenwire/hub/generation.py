@@ -42,6 +42,7 @@ from tokenwire.events import (
 from tokenwire.hub.attempts import DEFAULT_POLICY, Candidate, RetryPolicy, stream_with_retries
 from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog, StreamNotFound
 from tokenwire.hub.tools import ServerTool
+from tokenwire.hub.upstreams import UpstreamStates
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import (
     ChatMessage,
@@ -88,8 +89,10 @@ class Generation:
         metrics: Metrics | None = None,
         tools: Mapping[str, ServerTool] | None = None,
         max_tool_steps: int = DEFAULT_MAX_TOOL_STEPS,
+        upstreams: UpstreamStates | None = None,
     ) -> None:
         self.handle = handle
+        self.upstreams = upstreams or UpstreamStates()  # each model's upstream as last seen
         self.messages = messages
         self.params = params
         self.tools = dict(tools or {})  # the server's tools this model may call, by name
@@ -222,6 +225,7 @@ class Generation:
             self.params,
             on_retry=self._retried,
             on_fallback=self._fell_back,
+            on_seen=self.upstreams.seen,
         )
         async with contextlib.aclosing(stream):
             async for batch in stream:

@@ -217,6 +217,14 @@ class RedisStreamLog:
 
     # -- what several processes need -----------------------------------------------------------
 
+    async def ping(self, timeout: float) -> None:
+        """Check that Redis answers within ``timeout`` seconds; raises ``LogUnavailable``."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._call(self._redis.ping())
+        except TimeoutError as exc:
+            raise LogUnavailable("redis did not answer a ping in time") from exc
+
     async def start(self) -> None:
         """Run the heartbeat, the reaper and the cancel listener. Redis down now is not fatal:
         requests get 503 until it answers, and these tasks keep trying."""

@@ -135,10 +135,6 @@ async def list_models(request: Request) -> Response:
     return JSONResponse({"data": data})
 
 
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "generations": app_state(request).hub.running})
-
-
 routes = [
     Route("/api/chat", chat, methods=["POST"]),
     Route("/api/streams/{stream_id}", read_stream, methods=["GET"]),
@@ -147,5 +143,4 @@ routes = [
     Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
     Route("/api/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
     Route("/api/models", list_models, methods=["GET"]),
-    Route("/healthz", healthz, methods=["GET"]),
 ]

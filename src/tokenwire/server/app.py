@@ -20,7 +20,7 @@ from tokenwire.metrics import Metrics
 from tokenwire.providers.base import ProviderError
 from tokenwire.providers.local import LocalProvider
 from tokenwire.providers.registry import build_provider
-from tokenwire.server import api, login, metrics_endpoint, openai_compat, web, websocket
+from tokenwire.server import api, health, login, metrics_endpoint, openai_compat, web, websocket
 from tokenwire.server.auth import Authenticator
 from tokenwire.server.backends import open_log, open_store, wire_cancels
 from tokenwire.server.error_map import (
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             *api.routes,
+            *health.routes,
             *login.routes,
             *openai_compat.routes,
             *websocket.routes,
