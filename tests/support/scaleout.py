@@ -33,7 +33,7 @@ class Process:
 
 
 def write_config(
-    path: Path, *, database_url: str, redis_url: str, upstream: str | None = None
+    path: Path, *, database_url: str, redis_url: str, upstream: str | None = None, extra: str = ""
 ) -> Path:
     models = f"""
 [[models]]
@@ -58,7 +58,7 @@ model = "slow:0.3"
 """
     path.write_text(
         f'database_url = "{database_url}"\nredis_url = "{redis_url}"\n'
-        f"producer_lease_seconds = 1.5\n{models}",
+        f"producer_lease_seconds = 1.5\n{extra}{models}",
         encoding="utf-8",
     )
     return path

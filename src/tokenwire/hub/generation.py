@@ -40,6 +40,7 @@ from tokenwire.events import (
     new_tool_call_id,
 )
 from tokenwire.hub.attempts import DEFAULT_POLICY, Candidate, RetryPolicy, stream_with_retries
+from tokenwire.hub.follow import LOG_UNAVAILABLE
 from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog, StreamNotFound
 from tokenwire.hub.tools import ServerTool
 from tokenwire.hub.upstreams import UpstreamStates
@@ -176,11 +177,11 @@ class Generation:
                 self.handle.stream_id,
             )
             final = Error("unavailable", "the stream log lost this stream", retryable=True)
-        except LogUnavailable:  # Redis is down: nobody can read the rest; stop the model
+        except LogUnavailable:  # Redis stayed down past the outage bounds: stop the model
             logger.error(
                 "generation %s stopped: the stream log is unreachable", self.handle.stream_id
             )
-            final = Error("unavailable", "the stream log became unreachable", retryable=True)
+            final = LOG_UNAVAILABLE
         except Exception:
             logger.exception("generation %s failed", self.handle.stream_id)
             final = Error("internal_error", "the model failed unexpectedly", retryable=True)
@@ -409,6 +410,10 @@ class Generation:
             await self._persist(status, finish_reason=final.finish_reason)
         try:
             await self._append(final)
+        except LogUnavailable:  # stored above; the readers end it themselves (hub/follow.py)
+            logger.error(
+                "cannot end stream %s: the stream log is unreachable", self.handle.stream_id
+            )
         except Exception:
             logger.exception("cannot end stream %s", self.handle.stream_id)
         self._record_end(final, status)

@@ -165,6 +165,7 @@ class Hub:
         remote: RemoteCancel | None = None,
         tools: Mapping[str, Mapping[str, ServerTool]] | None = None,
         max_tool_steps: Mapping[str, int] | None = None,
+        log_outage_seconds: float = 30.0,
     ) -> None:
         if not providers:
             raise ValueError("at least one model is needed")
@@ -182,6 +183,7 @@ class Hub:
         self.draining = False
         self.remote = remote  # reaches generations in other processes (the Redis log)
         self.upstreams = UpstreamStates(self.providers)  # for /readyz
+        self.log_outage_seconds = log_outage_seconds  # how long readers wait out a Redis outage
         # The server's own tools that each model may call (docs/tools.md), and its loop's limit.
         self.tools = {model: dict(named) for model, named in (tools or {}).items()}
         self.max_tool_steps = dict(max_tool_steps or {})

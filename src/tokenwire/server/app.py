@@ -62,6 +62,7 @@ async def _open(settings: Settings) -> AppState:
         metrics=metrics,
         tools=tools,
         max_tool_steps={m.id: m.max_tool_steps for m in settings.models},
+        log_outage_seconds=settings.log_outage_seconds,
     )
     wire_cancels(log, hub)
     metrics.add_gauge(
