@@ -29,6 +29,7 @@ async def test_readyz_is_ready_when_redis_and_postgresql_answer(config: Path) ->
             metrics = (await http.get(f"{process.base}/metrics")).text
         assert 'tokenwire_dependency_up{dependency="redis"} 1' in metrics
         assert 'tokenwire_dependency_up{dependency="postgresql"} 1' in metrics
+        assert "tokenwire_log_held_events 0" in metrics
 
 
 async def test_readyz_is_503_while_redis_is_down_and_ready_again_after(

@@ -8,19 +8,26 @@ connections; new requests get a clear 503.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
-import orjson
 import pytest
-import websockets
 
-from tests.support.helpers import assert_complete_stream, events_of, text_of
-from tests.support.scaleout import LONG, cluster, wait_for_log, wait_for_status, write_config
+from tests.support.helpers import assert_complete_stream, text_of
+from tests.support.scaleout import (
+    LONG,
+    all_reading,
+    cluster,
+    read_all,
+    read_all_over_socket,
+    start_and_leave,
+    stored_when_ended,
+    wait_for_log,
+    wait_for_status,
+    write_config,
+)
 from tests.support.services import RedisServer
-from tokenwire.events import Error, Event
+from tokenwire.events import Error
 
 
 @pytest.fixture
@@ -28,78 +35,17 @@ def config(tmp_path: Path, postgres_url: str, redis_url: str) -> Path:
     return write_config(tmp_path / "tokenwire.toml", database_url=postgres_url, redis_url=redis_url)
 
 
-async def start_chat(base: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Start a stream, read its ``start``, leave: the generation goes on without us."""
-    async with (
-        httpx.AsyncClient(timeout=30) as http,
-        http.stream("POST", f"{base}/api/chat", json=body) as response,
-    ):
-        assert response.status_code == 200, await response.aread()
-        events = await events_of(response, limit=1)
-    return events[0].to_dict()
-
-
-async def read_stream(base: str, stream_id: str, reading: asyncio.Event) -> list[Event]:
-    """The whole stream; ``reading`` is set once its first event has arrived."""
-    async with (
-        httpx.AsyncClient(timeout=120) as http,
-        http.stream("GET", f"{base}/api/streams/{stream_id}") as response,
-    ):
-        assert response.status_code == 200, await response.aread()
-        first = await events_of(response, limit=1)
-        reading.set()
-        return first + await events_of(response)
-
-
-async def read_socket(base: str, stream_id: str, reading: asyncio.Event) -> list[Event]:
-    """The whole stream over the WebSocket; ``reading`` as above."""
-    events: list[Event] = []
-    async with websockets.connect(base.replace("http://", "ws://") + "/api/ws") as ws:
-        await ws.send(orjson.dumps({"type": "resume", "stream_id": stream_id, "after": 0}))
-        while not events or not events[-1].is_terminal:
-            frame = orjson.loads(await asyncio.wait_for(ws.recv(), 60))
-            assert frame["type"] != "rejected", frame
-            if frame["type"] != "start":  # the socket names the stream in every frame
-                del frame["stream_id"]
-            events.append(Event.from_dict(frame))
-            reading.set()
-    return events
-
-
-async def stored_when_ended(base: str, conversation_id: str) -> dict[str, Any]:
-    """The stored answer, once it no longer says ``streaming``."""
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient(timeout=30) as http:
-        while True:
-            response = await http.get(f"{base}/api/conversations/{conversation_id}")
-            answer: dict[str, Any] = response.json()["messages"][-1]
-            if answer["status"] != "streaming":
-                return answer
-            assert time.monotonic() < deadline, "the answer never ended"
-            await asyncio.sleep(0.2)
-
-
-async def all_reading(flags: list[asyncio.Event], readers: list[asyncio.Task[Any]]) -> None:
-    """Until every reader has its first event; a reader that failed first fails the test."""
-    waits = [asyncio.create_task(flag.wait()) for flag in flags]
-    await asyncio.wait([asyncio.gather(*waits), *readers], return_when=asyncio.FIRST_COMPLETED)
-    for reader in readers:
-        if reader.done():
-            reader.result()
-    assert all(flag.is_set() for flag in flags)
-
-
 async def test_a_redis_restart_mid_stream_costs_its_readers_nothing(
     config: Path, restart_redis: RedisServer
 ) -> None:
     with cluster(config, 2) as (a, b):
-        start = await start_chat(a.base, {"message": "hi", "model": "long"})
+        start = await start_and_leave(a.base, {"message": "hi", "model": "long"})
         stream_id = start["stream_id"]
         flags = [asyncio.Event() for _ in range(3)]
         readers = [
-            asyncio.create_task(read_stream(a.base, stream_id, flags[0])),
-            asyncio.create_task(read_stream(b.base, stream_id, flags[1])),
-            asyncio.create_task(read_socket(b.base, stream_id, flags[2])),
+            asyncio.create_task(read_all(a.base, stream_id, flags[0])),
+            asyncio.create_task(read_all(b.base, stream_id, flags[1])),
+            asyncio.create_task(read_all_over_socket(b.base, stream_id, flags[2])),
         ]
         await all_reading(flags, readers)  # all reading when Redis goes
         restart_redis.stop()
@@ -138,10 +84,10 @@ async def test_redis_away_past_the_outage_bound_ends_streams_log_unavailable(
         extra="log_outage_seconds = 2\n",
     )
     with cluster(config, 2) as (a, b):
-        start = await start_chat(a.base, {"message": "hi", "model": "long"})
+        start = await start_and_leave(a.base, {"message": "hi", "model": "long"})
         flags = [asyncio.Event(), asyncio.Event()]
         readers = [
-            asyncio.create_task(read_stream(p.base, start["stream_id"], flag))
+            asyncio.create_task(read_all(p.base, start["stream_id"], flag))
             for p, flag in zip((a, b), flags, strict=True)
         ]
         await all_reading(flags, readers)

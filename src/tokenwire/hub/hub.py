@@ -166,6 +166,7 @@ class Hub:
         tools: Mapping[str, Mapping[str, ServerTool]] | None = None,
         max_tool_steps: Mapping[str, int] | None = None,
         log_outage_seconds: float = 30.0,
+        store_outage_seconds: float = 30.0,
     ) -> None:
         if not providers:
             raise ValueError("at least one model is needed")
@@ -184,6 +185,7 @@ class Hub:
         self.remote = remote  # reaches generations in other processes (the Redis log)
         self.upstreams = UpstreamStates(self.providers)  # for /readyz
         self.log_outage_seconds = log_outage_seconds  # how long readers wait out a Redis outage
+        self.store_outage_seconds = store_outage_seconds  # and generations a database outage
         # The server's own tools that each model may call (docs/tools.md), and its loop's limit.
         self.tools = {model: dict(named) for model, named in (tools or {}).items()}
         self.max_tool_steps = dict(max_tool_steps or {})
@@ -410,6 +412,7 @@ class Hub:
             tools=tools,
             max_tool_steps=self.max_tool_steps.get(provider.id, DEFAULT_MAX_TOOL_STEPS),
             upstreams=self.upstreams,
+            store_outage_seconds=self.store_outage_seconds,
         )
         await generation.begin()
         self._running[handle.stream_id] = generation

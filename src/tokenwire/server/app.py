@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from tokenwire.config import Settings, load_settings
 from tokenwire.hub.attempts import RetryPolicy
 from tokenwire.hub.hub import Hub
+from tokenwire.hub.redis_log import RedisStreamLog
 from tokenwire.hub.tools import model_tools
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import ProviderError
@@ -63,11 +64,19 @@ async def _open(settings: Settings) -> AppState:
         tools=tools,
         max_tool_steps={m.id: m.max_tool_steps for m in settings.models},
         log_outage_seconds=settings.log_outage_seconds,
+        store_outage_seconds=settings.store_outage_seconds,
     )
     wire_cancels(log, hub)
     metrics.add_gauge(
         "tokenwire_active_streams", "Generations running in this process.", lambda: hub.running
     )
+    if isinstance(log, RedisStreamLog):
+        held = log.held
+        metrics.add_gauge(
+            "tokenwire_log_held_events",
+            "Events held in this process while Redis is unreachable.",
+            lambda: held.held,
+        )
     auth = Authenticator(TokenStore(store.db), required=settings.auth_required)
     return AppState(
         settings=settings,
