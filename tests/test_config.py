@@ -127,3 +127,15 @@ OPENAI = "[[models]]\nid = 'x'\nprovider = 'openai'\nbase_url = 'http://h/v1'\n"
 def test_bad_vendor_settings_are_a_clear_error(tmp_path: Path, text: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         load_settings(write(tmp_path, text), env={})
+
+
+def test_the_outage_bounds_are_read_and_must_be_positive(tmp_path: Path) -> None:
+    text = "log_outage_seconds = 4.5\nlog_outage_max_events = 50\nstore_outage_seconds = 7\n"
+    settings = load_settings(write(tmp_path, text), env={})
+    assert (settings.log_outage_seconds, settings.log_outage_max_events) == (4.5, 50)
+    assert settings.store_outage_seconds == 7
+    for bad in ("log_outage_seconds = 0\n", "log_outage_max_events = -1\n"):
+        with pytest.raises(ConfigError, match="log_outage_seconds and log_outage_max_events"):
+            load_settings(write(tmp_path, bad), env={})
+    with pytest.raises(ConfigError, match="store_outage_seconds"):
+        load_settings(write(tmp_path, "store_outage_seconds = -1\n"), env={})

@@ -104,6 +104,13 @@ class Settings:
     database_url: str = ""
     redis_url: str = ""  # set: streams live in Redis, shared by every process (TOKENWIRE_REDIS_URL)
     producer_lease_seconds: float = 5.0  # with Redis: how soon a dead process's streams end
+    # With Redis: how long, and for how many events, a generation holds its events while Redis is
+    # unreachable (they are written when it is back); past either, the stream ends log_unavailable.
+    log_outage_seconds: float = 30.0
+    log_outage_max_events: int = 10_000
+    # How long a generation retries saving its answer while the database is unreachable; past
+    # it, the stream ends store_unavailable.
+    store_outage_seconds: float = 30.0
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1024 * 1024
@@ -203,6 +210,10 @@ def load_settings(
         raise ConfigError("redis_url must start with redis://, rediss:// or unix://")
     if settings.producer_lease_seconds <= 0:
         raise ConfigError("producer_lease_seconds must be positive")
+    if settings.log_outage_seconds <= 0 or settings.log_outage_max_events <= 0:
+        raise ConfigError("log_outage_seconds and log_outage_max_events must be positive")
+    if settings.store_outage_seconds < 0:
+        raise ConfigError("store_outage_seconds must be 0 or more")
     _check_model_tools(settings)
     return settings
 

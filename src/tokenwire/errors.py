@@ -22,6 +22,8 @@ The hierarchy (a second base in brackets, kept where code catches that):
   + StreamEnded [ValueError] ............ hub/log.py: nothing may follow the terminal event
   + LogFull [RuntimeError] .............. hub/log.py: as many live streams as the log holds
   + LogUnavailable [RuntimeError] ....... hub/log.py: Redis cannot be reached
+    - LogOutageTooLong .................. hub/held_appends.py: past the bounds of holding events
+  + StoreOutageTooLong .................. hub/store_writes.py: the database away past the bound
   + ModelNotFound [LookupError] ......... hub/hub.py: no model of that id
   + ConversationNotFound [LookupError] .. hub/hub.py: no such conversation (for this owner)
   + ConversationBusy [RuntimeError] ..... hub/hub.py: an answer still streams in it

@@ -61,6 +61,26 @@ class Gauge:
         yield f"{self.name} {_number(self.read())}"
 
 
+class LabelledGauge:
+    """A gauge with one value per label set, set when the value is learnt (a health check)."""
+
+    def __init__(self, name: str, help: str) -> None:
+        self.name, self.help = name, help
+        self.values: dict[Labels, float] = {}
+
+    def set(self, value: float, **labels: str) -> None:
+        self.values[tuple(sorted(labels.items()))] = value
+
+    def value(self, **labels: str) -> float | None:
+        return self.values.get(tuple(sorted(labels.items())))
+
+    def render(self) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}"
+        yield f"# TYPE {self.name} gauge"
+        for key, value in sorted(self.values.items()):
+            yield f"{self.name}{_labels(key)} {_number(value)}"
+
+
 class Histogram:
     def __init__(self, name: str, help: str, buckets: tuple[float, ...]) -> None:
         self.name, self.help, self.buckets = name, help, buckets
@@ -130,6 +150,13 @@ class Metrics:
             "From the start of a generation to its terminal event, by model.",
             DURATION_BUCKETS,
         )
+        self.health_checks = Counter(
+            "tokenwire_health_checks_total", "Answers of /healthz and /readyz, by path and status."
+        )
+        self.dependency_up = LabelledGauge(
+            "tokenwire_dependency_up",
+            "1 when a dependency was ready at the last /readyz, else 0; by dependency.",
+        )
         self.open_readers = 0
         self.gauges: list[Gauge] = [
             Gauge("tokenwire_open_readers", "Connections reading a stream.", self._open_readers)
@@ -156,6 +183,8 @@ class Metrics:
             self.dropped_readers,
             self.time_to_first_token,
             self.stream_duration,
+            self.health_checks,
+            self.dependency_up,
         ):
             lines.extend(series.render())
         return "\n".join(lines) + "\n"

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.services import free_port
+from tests.support.services import RedisServer, free_port
 from tokenwire.events import Delta, Error, Event, Start
 from tokenwire.hub.generation import Generation, StreamHandle
+from tokenwire.hub.held_appends import LogOutageTooLong
 from tokenwire.hub.log import LogFull, LogUnavailable, StreamMeta
 from tokenwire.hub.redis_log import INTERRUPTED, RedisStreamLog
 from tokenwire.providers.base import GenerationParams
@@ -189,3 +190,51 @@ async def test_live_streams_are_bounded_across_processes(redis_url: str, prefix:
     await first.create(StreamMeta("c", "c", "m", "model"))
     await first.close()
     await second.close()
+
+
+async def test_events_sent_twice_are_written_once(logs: list[RedisStreamLog]) -> None:
+    """What a producer does when a write's reply was lost: it sends the same events again."""
+    producer, reader = logs[0], logs[1]
+    await produce(producer, "s", ["Hello, ", "wor"])
+    again = [Event.make(2, Delta("Hello, ")), Event.make(3, Delta("wor"))]
+    await producer._write("s", again)
+    await producer.append("s", (Event.make(4, Delta("ld")), Event.make(5, Error("x", "y"))))
+    await producer._write("s", [Event.make(5, Error("x", "y"))])
+    batch = await reader.read("s", 0, timeout=0)
+    assert [e.seq for e in batch.events] == [1, 2, 3, 4, 5]
+    assert "".join(e.payload.text for e in batch.events[1:4]) == "Hello, world"  # type: ignore[attr-defined]
+    assert batch.ended
+
+
+async def test_a_stream_redis_lost_is_written_again_whole_by_its_producer(
+    logs: list[RedisStreamLog], redis_server: RedisServer
+) -> None:
+    producer, reader = logs[0], logs[1]
+    await produce(producer, "s", ["Hello, ", "wor"])
+    redis_server.flush()  # as a restart without persistence leaves it
+    await producer.append("s", (Event.make(4, Delta("ld")),))
+    batch = await reader.read("s", 0, timeout=0)
+    assert [e.seq for e in batch.events] == [1, 2, 3, 4]
+    assert (await reader.meta("s")).conversation_id == "c"
+    assert await reader.is_live("s")  # with a lease again: the reaper leaves it alone
+    assert await reader.reap_once() == []
+
+
+async def test_a_producer_holds_its_events_while_redis_is_away_within_the_bounds(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    log = RedisStreamLog(redis_server.url, prefix=prefix, lease=0.5, outage_max_events=3)
+    try:
+        await produce(log, "s", ["a"])
+        redis_server.stop()
+        try:
+            await log.append("s", (Event.make(3, Delta("b")),))  # held, no error
+            await log.append("s", (Event.make(4, Delta("c")), Event.make(5, Delta("d"))))
+            assert log.held.held == 3
+            with pytest.raises(LogOutageTooLong):  # a fourth held event is past the bound
+                await log.append("s", (Event.make(6, Delta("e")),))
+        finally:
+            redis_server.start()
+        assert log.held.get("s") is None  # given up: nothing kept
+    finally:
+        await log.close()

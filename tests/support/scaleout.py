@@ -12,11 +12,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
+import websockets
 
+from tests.support.helpers import events_of
 from tests.support.servers import ANSWER
 from tests.support.services import free_port
+from tokenwire.events import Event
 
 LONG = " ".join([ANSWER] * 5)  # half a minute at 8 tokens a second
 
@@ -32,7 +37,7 @@ class Process:
 
 
 def write_config(
-    path: Path, *, database_url: str, redis_url: str, upstream: str | None = None
+    path: Path, *, database_url: str, redis_url: str, upstream: str | None = None, extra: str = ""
 ) -> Path:
     models = f"""
 [[models]]
@@ -57,7 +62,7 @@ model = "slow:0.3"
 """
     path.write_text(
         f'database_url = "{database_url}"\nredis_url = "{redis_url}"\n'
-        f"producer_lease_seconds = 1.5\n{models}",
+        f"producer_lease_seconds = 1.5\n{extra}{models}",
         encoding="utf-8",
     )
     return path
@@ -125,3 +130,80 @@ async def wait_for_log(process: Process, text: str, timeout: float = 20.0) -> No
     while text not in process.output():
         assert time.monotonic() < deadline, f"{process.base} never logged {text!r}"
         await asyncio.sleep(0.05)
+
+
+async def wait_for_status(
+    http: httpx.AsyncClient, method: str, url: str, status: int, **kwargs: Any
+) -> httpx.Response:
+    """Ask again until the answer has ``status`` (a service came back); a minute at most."""
+    deadline = time.monotonic() + 60
+    while True:
+        response = await http.request(method, url, **kwargs)
+        if response.status_code == status:
+            return response
+        assert time.monotonic() < deadline, f"{url}: still {response.status_code}"
+        await asyncio.sleep(0.3)
+
+
+# Readers for the tests that stop and start Redis or PostgreSQL under live streams.
+
+
+async def start_and_leave(base: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Start a stream, read its ``start``, leave: the generation goes on without us."""
+    async with (
+        httpx.AsyncClient(timeout=30) as http,
+        http.stream("POST", f"{base}/api/chat", json=body) as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        events = await events_of(response, limit=1)
+    return events[0].to_dict()
+
+
+async def read_all(base: str, stream_id: str, reading: asyncio.Event) -> list[Event]:
+    """The whole stream; ``reading`` is set once its first event has arrived."""
+    async with (
+        httpx.AsyncClient(timeout=120) as http,
+        http.stream("GET", f"{base}/api/streams/{stream_id}") as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        first = await events_of(response, limit=1)
+        reading.set()
+        return first + await events_of(response)
+
+
+async def read_all_over_socket(base: str, stream_id: str, reading: asyncio.Event) -> list[Event]:
+    """The whole stream over the WebSocket; ``reading`` as above."""
+    events: list[Event] = []
+    async with websockets.connect(base.replace("http://", "ws://") + "/api/ws") as ws:
+        await ws.send(orjson.dumps({"type": "resume", "stream_id": stream_id, "after": 0}))
+        while not events or not events[-1].is_terminal:
+            frame = orjson.loads(await asyncio.wait_for(ws.recv(), 60))
+            assert frame["type"] != "rejected", frame
+            if frame["type"] != "start":  # the socket names the stream in every frame
+                del frame["stream_id"]
+            events.append(Event.from_dict(frame))
+            reading.set()
+    return events
+
+
+async def stored_when_ended(base: str, conversation_id: str) -> dict[str, Any]:
+    """The stored answer, once it no longer says ``streaming``."""
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(timeout=30) as http:
+        while True:
+            response = await http.get(f"{base}/api/conversations/{conversation_id}")
+            answer: dict[str, Any] = response.json()["messages"][-1]
+            if answer["status"] != "streaming":
+                return answer
+            assert time.monotonic() < deadline, "the answer never ended"
+            await asyncio.sleep(0.2)
+
+
+async def all_reading(flags: list[asyncio.Event], readers: list[asyncio.Task[Any]]) -> None:
+    """Until every reader has its first event; a reader that failed first fails the test."""
+    waits = [asyncio.create_task(flag.wait()) for flag in flags]
+    await asyncio.wait([asyncio.gather(*waits), *readers], return_when=asyncio.FIRST_COMPLETED)
+    for reader in readers:
+        if reader.done():
+            reader.result()
+    assert all(flag.is_set() for flag in flags)

@@ -60,9 +60,10 @@ async def stream_with_retries(
     *,
     on_retry: Callable[[Provider, ProviderError], None] = lambda p, e: None,
     on_fallback: Callable[[Provider, Provider], None] = lambda a, b: None,
+    on_seen: Callable[[Provider, ProviderError | None], None] = lambda p, e: None,
 ) -> AsyncGenerator[list[ProviderPayload], None]:
     """The payload batches of the first candidate that gets going; its failure after that is
-    raised."""
+    raised. ``on_seen`` hears how each request went: ``None`` at its first batch, else its error."""
     assert candidates
     last: ProviderError | None = None
     for index, candidate in enumerate(candidates):
@@ -75,10 +76,13 @@ async def stream_with_retries(
             try:
                 async with contextlib.aclosing(stream):
                     async for batch in stream:
-                        started = True
+                        if not started:
+                            started = True
+                            on_seen(candidate.provider, None)
                         yield batch
                 return
             except ProviderError as exc:
+                on_seen(candidate.provider, exc)
                 if started or not exc.retryable:
                     raise
                 last = exc

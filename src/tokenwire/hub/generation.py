@@ -40,8 +40,11 @@ from tokenwire.events import (
     new_tool_call_id,
 )
 from tokenwire.hub.attempts import DEFAULT_POLICY, Candidate, RetryPolicy, stream_with_retries
+from tokenwire.hub.follow import LOG_UNAVAILABLE
 from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog, StreamNotFound
+from tokenwire.hub.store_writes import STORE_UNAVAILABLE, StoreOutageTooLong, StoreWrites
 from tokenwire.hub.tools import ServerTool
+from tokenwire.hub.upstreams import UpstreamStates
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import (
     ChatMessage,
@@ -51,6 +54,7 @@ from tokenwire.providers.base import (
     ProviderPayload,
 )
 from tokenwire.store.conversations import ConversationStore, MessageStatus
+from tokenwire.store.database import DatabaseUnavailable
 
 logger = logging.getLogger("tokenwire.hub")
 
@@ -88,8 +92,12 @@ class Generation:
         metrics: Metrics | None = None,
         tools: Mapping[str, ServerTool] | None = None,
         max_tool_steps: int = DEFAULT_MAX_TOOL_STEPS,
+        upstreams: UpstreamStates | None = None,
+        store_outage_seconds: float = 30.0,
     ) -> None:
         self.handle = handle
+        self.upstreams = upstreams or UpstreamStates()  # each model's upstream as last seen
+        self.store_writes = StoreWrites(store_outage_seconds)  # saves that ride out the database
         self.messages = messages
         self.params = params
         self.tools = dict(tools or {})  # the server's tools this model may call, by name
@@ -173,11 +181,16 @@ class Generation:
                 self.handle.stream_id,
             )
             final = Error("unavailable", "the stream log lost this stream", retryable=True)
-        except LogUnavailable:  # Redis is down: nobody can read the rest; stop the model
+        except StoreOutageTooLong:
+            logger.error(
+                "generation %s stopped: the database is unreachable", self.handle.stream_id
+            )
+            final = STORE_UNAVAILABLE
+        except LogUnavailable:  # Redis stayed down past the outage bounds: stop the model
             logger.error(
                 "generation %s stopped: the stream log is unreachable", self.handle.stream_id
             )
-            final = Error("unavailable", "the stream log became unreachable", retryable=True)
+            final = LOG_UNAVAILABLE
         except Exception:
             logger.exception("generation %s failed", self.handle.stream_id)
             final = Error("internal_error", "the model failed unexpectedly", retryable=True)
@@ -222,6 +235,7 @@ class Generation:
             self.params,
             on_retry=self._retried,
             on_fallback=self._fell_back,
+            on_seen=self.upstreams.seen,
         )
         async with contextlib.aclosing(stream):
             async for batch in stream:
@@ -232,7 +246,7 @@ class Generation:
                     return ended
                 if self.store is not None and time.monotonic() >= next_persist:
                     next_persist = time.monotonic() + self.persist_interval
-                    await self._persist("streaming")
+                    self.store_writes.during(lambda: self._persist("streaming"))
                 if self._stop_was_lost():
                     return self._stopped_final()
         return Done("stop")
@@ -397,14 +411,19 @@ class Generation:
     async def _finish(self, final: Done | Error) -> None:
         # Stored first: a client that sees the terminal event may continue the conversation at
         # once, and must not find this answer still "streaming".
-        if isinstance(final, Error):
-            status: MessageStatus = "interrupted" if final.code == "interrupted" else "error"
-            await self._persist(status, error=(final.code, final.message))
-        else:
-            status = "cancelled" if final.finish_reason == "cancelled" else "complete"
-            await self._persist(status, finish_reason=final.finish_reason)
+        if not await self.store_writes.final(lambda: self._persist_end(final)):
+            final = STORE_UNAVAILABLE
+            self.store_writes.later(
+                lambda: self._persist_end(STORE_UNAVAILABLE),
+                f"the answer of {self.handle.stream_id}",
+            )
+        status = _status_of(final)
         try:
             await self._append(final)
+        except LogUnavailable:  # stored above; the readers end it themselves (hub/follow.py)
+            logger.error(
+                "cannot end stream %s: the stream log is unreachable", self.handle.stream_id
+            )
         except Exception:
             logger.exception("cannot end stream %s", self.handle.stream_id)
         self._record_end(final, status)
@@ -431,6 +450,12 @@ class Generation:
                 extra={"stream_id": h.stream_id},
             )
 
+    async def _persist_end(self, final: Done | Error) -> None:
+        if isinstance(final, Error):
+            await self._persist(_status_of(final), error=(final.code, final.message))
+        else:
+            await self._persist(_status_of(final), finish_reason=final.finish_reason)
+
     async def _persist(
         self,
         status: MessageStatus,
@@ -456,8 +481,16 @@ class Generation:
                 usage=self.answer.usage_counts,
                 tool_calls=calls,
             )
+        except DatabaseUnavailable:
+            raise  # retried by store_writes
         except Exception:
             logger.exception("cannot store the answer of stream %s", self.handle.stream_id)
+
+
+def _status_of(final: Done | Error) -> MessageStatus:
+    if isinstance(final, Error):
+        return "interrupted" if final.code == "interrupted" else "error"
+    return "cancelled" if final.finish_reason == "cancelled" else "complete"
 
 
 _CALLING: Final = frozenset({"stop", "tool_calls"})  # endings after which a call is run

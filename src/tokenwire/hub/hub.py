@@ -38,6 +38,7 @@ from tokenwire.hub.log import (
 )
 from tokenwire.hub.remote import RemoteCancel, cancel_remote
 from tokenwire.hub.tools import ServerTool
+from tokenwire.hub.upstreams import UpstreamStates
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import ChatMessage, GenerationParams, Provider, supports_tools
 from tokenwire.store.conversations import ConversationStore, TurnState, new_id
@@ -164,6 +165,8 @@ class Hub:
         remote: RemoteCancel | None = None,
         tools: Mapping[str, Mapping[str, ServerTool]] | None = None,
         max_tool_steps: Mapping[str, int] | None = None,
+        log_outage_seconds: float = 30.0,
+        store_outage_seconds: float = 30.0,
     ) -> None:
         if not providers:
             raise ValueError("at least one model is needed")
@@ -180,6 +183,9 @@ class Hub:
         self.metrics = metrics or Metrics()
         self.draining = False
         self.remote = remote  # reaches generations in other processes (the Redis log)
+        self.upstreams = UpstreamStates(self.providers)  # for /readyz
+        self.log_outage_seconds = log_outage_seconds  # how long readers wait out a Redis outage
+        self.store_outage_seconds = store_outage_seconds  # and generations a database outage
         # The server's own tools that each model may call (docs/tools.md), and its loop's limit.
         self.tools = {model: dict(named) for model, named in (tools or {}).items()}
         self.max_tool_steps = dict(max_tool_steps or {})
@@ -405,6 +411,8 @@ class Hub:
             metrics=self.metrics,
             tools=tools,
             max_tool_steps=self.max_tool_steps.get(provider.id, DEFAULT_MAX_TOOL_STEPS),
+            upstreams=self.upstreams,
+            store_outage_seconds=self.store_outage_seconds,
         )
         await generation.begin()
         self._running[handle.stream_id] = generation

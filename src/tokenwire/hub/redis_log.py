@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError, Respon
 
 from tokenwire.events import Error, Event
 from tokenwire.hub import redis_scripts
+from tokenwire.hub.held_appends import HeldAppends, LogOutageTooLong, ProducedStream
 from tokenwire.hub.log import (
     Batch,
     LogFull,
@@ -46,6 +48,7 @@ CancelHandler = Callable[[str], None]
 # Replies that mean Redis cannot take writes now (full, or a replica), not that we erred.
 _OUTAGE_REPLIES = (OutOfMemoryError, ReadOnlyError)
 _META_FIELDS = ("stream_id", "conversation_id", "message_id", "model", "owner")
+FLUSH_EVERY = 0.25  # seconds between two tries at writing held events
 INTERRUPTED = Error("interrupted", "the server running this answer stopped", retryable=True)
 
 
@@ -69,6 +72,8 @@ class RedisStreamLog:
         live_ttl: float = 86_400.0,
         timeout: float = 5.0,
         block: float = 2.0,
+        outage_seconds: float = 30.0,
+        outage_max_events: int = 10_000,
     ) -> None:
         self.prefix = prefix
         self.max_streams = max_streams  # live ones, across every process
@@ -90,6 +95,11 @@ class RedisStreamLog:
         self._lease = self._redis.register_script(redis_scripts.LEASE)
         self._reap = self._redis.register_script(redis_scripts.REAP)
         self._read = self._redis.register_script(redis_scripts.READ)
+        self._restore = self._redis.register_script(redis_scripts.RESTORE)
+        # The events of the streams this process produces, held while Redis is away.
+        self.held = HeldAppends(max_seconds=outage_seconds, max_events=outage_max_events)
+        self.outage_seconds = outage_seconds
+        self._back_at: float | None = None  # when Redis last came back (monotonic)
         self._leases_key = f"{prefix}leases"
         self._cancel_channel = f"{prefix}cancel"
         self._producing: set[str] = set()  # streams this process produces: it renews their lease
@@ -122,6 +132,7 @@ class RedisStreamLog:
     def _mark(self, *, available: bool, reason: BaseException | None = None) -> None:
         if available and not self._available:
             logger.warning("redis is reachable again")
+            self._back_at = time.monotonic()
         elif not available and self._available:
             logger.error("redis is unreachable (%s: %s)", type(reason).__name__, reason)
         self._available = available
@@ -142,8 +153,21 @@ class RedisStreamLog:
             self._lease(keys=[self._leases_key], args=[int(self.lease * 1000), meta.stream_id])
         )
         self._producing.add(meta.stream_id)
+        self.held.start(meta)
 
     async def append(self, stream_id: str, events: Sequence[Event]) -> None:
+        """Write events; while Redis is unreachable, the producer's events are held and written
+        when it is back (:mod:`tokenwire.hub.held_appends`), unless that takes too long."""
+        produced = self.held.get(stream_id)
+        if produced is None:  # not a stream this process created: write it or fail now
+            await self._write(stream_id, events)
+            return
+        produced.add(list(events))
+        await self._write_held(produced)
+        if produced.given_up:
+            raise LogOutageTooLong(f"redis was unreachable for over {self.held.max_seconds:g} s")
+
+    async def _write(self, stream_id: str, events: Sequence[Event]) -> None:
         terminal = events[-1].is_terminal
         args: list[Any] = [
             stream_id,
@@ -155,24 +179,79 @@ class RedisStreamLog:
         for event in events:
             args.extend((event.seq, event.json))
         keys = [self._events_key(stream_id), self._meta_key(stream_id), self._leases_key]
-        try:
-            outcome = await self._call(self._append(keys=keys, args=args))
-        except LogUnavailable:
-            if (
-                events[0].seq == 1
-            ):  # no generation will run, nor end the stream: let the lease lapse
-                self._producing.discard(stream_id)
-            raise
-        finally:
-            if terminal:  # written or not, this process stops vouching for the stream
-                self._producing.discard(stream_id)
+        outcome = await self._call(self._append(keys=keys, args=args))
         if outcome == -1:
             raise StreamNotFound(stream_id)
         if outcome == -2:
-            self._producing.discard(stream_id)
             raise StreamEnded(
                 f"stream {stream_id} has ended; nothing may follow its terminal event"
             )
+
+    async def _write_held(self, produced: ProducedStream) -> None:
+        """Write what Redis does not have yet of a stream; hold it (and keep trying in the
+        background) while Redis is unreachable."""
+        stream_id = produced.meta.stream_id
+        async with produced.lock:
+            pending = produced.unwritten()
+            if not pending or produced.given_up:
+                return
+            try:
+                try:
+                    await self._write(stream_id, pending)
+                except StreamNotFound:
+                    # Redis lost it (it came back empty): make the stream again and write it whole.
+                    await self._restore_stream(produced)
+                    pending = produced.events
+                    await self._write(stream_id, pending)
+            except LogUnavailable:
+                if self.held.failed(produced):
+                    self._give_up(produced)
+                elif produced.flusher is None or produced.flusher.done():
+                    produced.flusher = asyncio.create_task(
+                        self._flush(produced), name=f"flush {stream_id}"
+                    )
+                return
+            except (StreamEnded, StreamNotFound):
+                self.held.drop(stream_id)
+                self._producing.discard(stream_id)
+                raise
+            if produced.outage_since is not None:
+                logger.warning("stream %s: %d held event(s) written", stream_id, len(pending))
+                produced.outage_since = None
+            produced.written = pending[-1].seq
+            if produced.ended:  # this process stops vouching for the stream
+                self.held.drop(stream_id)
+                self._producing.discard(stream_id)
+
+    async def _restore_stream(self, produced: ProducedStream) -> None:
+        meta = produced.meta
+        fields: list[Any] = []
+        for name in _META_FIELDS:
+            fields.extend((name, getattr(meta, name)))
+        keys = [
+            self._events_key(meta.stream_id),
+            self._meta_key(meta.stream_id),
+            self._leases_key,
+        ]
+        args = [meta.stream_id, int(self.lease * 1000), self._live_ttl_ms, *fields]
+        if await self._call(self._restore(keys=keys, args=args)):
+            logger.warning("stream %s: redis had lost it; written again", meta.stream_id)
+
+    def _give_up(self, produced: ProducedStream) -> None:
+        stream_id = produced.meta.stream_id
+        logger.error(
+            "stream %s: redis unreachable for too long; %d held event(s) dropped",
+            stream_id,
+            len(produced.unwritten()),
+        )
+        self.held.drop(stream_id)
+        self._producing.discard(stream_id)
+
+    async def _flush(self, produced: ProducedStream) -> None:
+        """Keep writing a stream's held events until Redis takes them, or the bounds pass."""
+        while produced.outage_since is not None and not produced.given_up:
+            await asyncio.sleep(FLUSH_EVERY)
+            await self._write_held(produced)
 
     async def read(self, stream_id: str, after: int, timeout: float) -> Batch:
         after = max(after, 0)
@@ -209,6 +288,9 @@ class RedisStreamLog:
         return StreamMeta(*(bytes(v).decode() for v in values))
 
     async def close(self) -> None:
+        for produced in list(self.held.streams.values()):
+            if produced.flusher is not None:
+                produced.flusher.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -216,6 +298,14 @@ class RedisStreamLog:
         await self._redis.aclose()
 
     # -- what several processes need -----------------------------------------------------------
+
+    async def ping(self, timeout: float) -> None:
+        """Check that Redis answers within ``timeout`` seconds; raises ``LogUnavailable``."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._call(self._redis.ping())
+        except TimeoutError as exc:
+            raise LogUnavailable("redis did not answer a ping in time") from exc
 
     async def start(self) -> None:
         """Run the heartbeat, the reaper and the cancel listener. Redis down now is not fatal:
@@ -254,7 +344,12 @@ class RedisStreamLog:
             self._cancel_here(stream_id.decode())
 
     async def reap_once(self) -> list[str]:
-        """End the streams whose producer died; returns the ids this call ended."""
+        """End the streams whose producer died; returns the ids this call ended.
+
+        Not for a lease after Redis came back: the leases ran out while nobody could renew them,
+        and their producers, alive, renew them within a third of a lease."""
+        if self._back_at is not None and time.monotonic() - self._back_at < self.lease:
+            return []
         before, after = _interrupted_template()
         args: list[str | int] = [self.prefix, self._retention_ms, before, after, 100]
         reaped = [

@@ -12,15 +12,25 @@ from __future__ import annotations
 
 # KEYS: events, meta, leases. ARGV: stream id, retention ms, max events, terminal (0/1), live TTL
 # ms (a bound for streams nobody ends), then seq, json pairs. Returns 1, or -1 when the stream is
-# unknown, -2 when it has ended already.
+# unknown, -2 when it has ended already. Seqs already written are skipped: a producer whose reply
+# was lost (Redis went away) sends the same events again, and they are written once. Sending its
+# own terminal event again is a success, not an ended stream.
 APPEND = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
-if redis.call('HEXISTS', KEYS[2], 'end') == 1 then return -2 end
+local done = redis.call('HGET', KEYS[2], 'end')
+if done then
+  if ARGV[4] == '1' and tonumber(done) == tonumber(ARGV[#ARGV - 1]) then return 1 end
+  return -2
+end
+local written = tonumber(redis.call('HGET', KEYS[2], 'last') or '0')
 local last = nil
 for i = 6, #ARGV, 2 do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[i] .. '-0', 'j', ARGV[i + 1])
-  last = ARGV[i]
+  if tonumber(ARGV[i]) > written then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[i] .. '-0', 'j', ARGV[i + 1])
+    last = ARGV[i]
+  end
 end
+if last == nil then return 1 end
 redis.call('HSET', KEYS[2], 'last', last)
 if ARGV[4] == '1' then
   redis.call('HSET', KEYS[2], 'end', last)
@@ -30,6 +40,21 @@ if ARGV[4] == '1' then
 elseif redis.call('PTTL', KEYS[1]) < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
 end
+return 1
+"""
+
+# KEYS: events, meta, leases. ARGV: stream id, lease ms, live TTL ms, then the metadata's field,
+# value pairs. A stream that Redis lost (it restarted empty) made again by its live producer, with
+# a fresh lease; its events follow with APPEND. Returns 1 when it was made, 0 when it existed.
+RESTORE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[2], 'last', 0)
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local t = redis.call('TIME')
+local deadline = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[3], deadline, ARGV[1])
 return 1
 """
 

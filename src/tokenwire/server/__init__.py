@@ -13,7 +13,8 @@
 - ``error_map``: the one table from exceptions to API errors, and the errors' JSON shapes.
 - ``errors``: ``ApiError``, what a route raises for a request it cannot take.
 - ``validation``: reading and checking request bodies, every error a 4xx naming the field.
-- ``api``: ``/api`` chat, streams, conversations and models, and ``/healthz``.
+- ``api``: ``/api`` chat, streams, conversations and models.
+- ``health``: ``/healthz`` (liveness) and ``/readyz`` (readiness per dependency).
 - ``login``: ``/api/login``, ``/api/logout`` and ``/api/me``, the browser's cookie.
 - ``openai_compat``: ``/v1/chat/completions`` and ``/v1/models``, stateless.
 - ``websocket``: ``/api/ws``; ``multiplex``: its frame protocol, apart from the socket.

@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tokenwire import __version__
 from tokenwire.hub.hub import ConversationNotFound
 from tokenwire.server.compression import wants_gzip
 from tokenwire.server.errors import ApiError
@@ -136,12 +135,6 @@ async def list_models(request: Request) -> Response:
     return JSONResponse({"data": data})
 
 
-async def healthz(request: Request) -> Response:
-    return JSONResponse(
-        {"status": "ok", "generations": app_state(request).hub.running, "version": __version__}
-    )
-
-
 routes = [
     Route("/api/chat", chat, methods=["POST"]),
     Route("/api/streams/{stream_id}", read_stream, methods=["GET"]),
@@ -150,5 +143,4 @@ routes = [
     Route("/api/conversations/{conversation_id}", get_conversation, methods=["GET"]),
     Route("/api/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
     Route("/api/models", list_models, methods=["GET"]),
-    Route("/healthz", healthz, methods=["GET"]),
 ]

@@ -15,12 +15,13 @@ from starlette.middleware.cors import CORSMiddleware
 from tokenwire.config import Settings, load_settings
 from tokenwire.hub.attempts import RetryPolicy
 from tokenwire.hub.hub import Hub
+from tokenwire.hub.redis_log import RedisStreamLog
 from tokenwire.hub.tools import model_tools
 from tokenwire.metrics import Metrics
 from tokenwire.providers.base import ProviderError
 from tokenwire.providers.local import LocalProvider
 from tokenwire.providers.registry import build_provider
-from tokenwire.server import api, login, metrics_endpoint, openai_compat, web, websocket
+from tokenwire.server import api, health, login, metrics_endpoint, openai_compat, web, websocket
 from tokenwire.server.auth import Authenticator
 from tokenwire.server.backends import open_log, open_store, wire_cancels
 from tokenwire.server.error_map import (
@@ -63,11 +64,20 @@ async def _open(settings: Settings) -> AppState:
         metrics=metrics,
         tools=tools,
         max_tool_steps={m.id: m.max_tool_steps for m in settings.models},
+        log_outage_seconds=settings.log_outage_seconds,
+        store_outage_seconds=settings.store_outage_seconds,
     )
     wire_cancels(log, hub)
     metrics.add_gauge(
         "tokenwire_active_streams", "Generations running in this process.", lambda: hub.running
     )
+    if isinstance(log, RedisStreamLog):
+        held = log.held
+        metrics.add_gauge(
+            "tokenwire_log_held_events",
+            "Events held in this process while Redis is unreachable.",
+            lambda: held.held,
+        )
     auth = Authenticator(TokenStore(store.db), required=settings.auth_required)
     return AppState(
         settings=settings,
@@ -131,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             *api.routes,
+            *health.routes,
             *login.routes,
             *openai_compat.routes,
             *websocket.routes,

@@ -49,6 +49,8 @@ async def open_log(settings: Settings, store: ConversationStore) -> StreamLog:
         max_events=settings.max_events_per_stream,
         retention=settings.stream_retention_seconds,
         lease=settings.producer_lease_seconds,
+        outage_seconds=settings.log_outage_seconds,
+        outage_max_events=settings.log_outage_max_events,
     )
 
     log.on_interrupted = interrupted_answers(store)

@@ -1,8 +1,8 @@
 """The door every API request passes: who is calling, whether they may, and how often.
 
 A pure-ASGI middleware (no ``BaseHTTPMiddleware``: it would buffer streams) in front of ``/api``,
-``/v1`` and ``/metrics``. The web app's shell, its assets and ``/healthz`` stay open. The caller's
-token and origin are checked by :mod:`tokenwire.server.auth`, their rate by
+``/v1`` and ``/metrics``. The web app's shell, its assets, ``/healthz`` and ``/readyz`` stay open.
+The caller's token and origin are checked by :mod:`tokenwire.server.auth`, their rate by
 :mod:`tokenwire.server.rate_limits`; a request refused is answered here, as JSON, on HTTP and on a
 WebSocket handshake alike.
 """

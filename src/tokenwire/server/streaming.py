@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tokenwire.events import Event
+from tokenwire.hub.follow import Follower
 from tokenwire.hub.hub import Hub
 from tokenwire.hub.log import LogUnavailable, StreamNotFound
 from tokenwire.server.compression import GZIP_HEADERS, gzip_stream
@@ -39,10 +40,11 @@ async def read_stream(
     """Batches of events after ``after`` until the terminal one; an empty batch while idle."""
     metrics = hub.metrics
     metrics.open_readers += 1
+    follower = Follower(hub.read, stream_id, hub.log_outage_seconds)  # rides out Redis restarts
     try:
         while True:
             try:
-                batch = await hub.read(stream_id, after, keepalive)
+                batch = await follower.read(after, keepalive)
             except StreamNotFound:  # expired or evicted meanwhile; a resume will get the 404
                 return
             if batch.events:
