@@ -69,9 +69,9 @@ def test_max_output_tokens_ends_incomplete(sdk: openai.OpenAI) -> None:
         ({"model": "replay", "input": []}, "input"),
         ({"model": "replay", "input": "hi", "stream": "yes"}, "stream"),
         ({"model": "replay", "input": "hi", "colour": 1}, "colour"),
-        ({"model": "replay", "input": "hi", "background": True}, "background"),
+        ({"model": "replay", "input": "hi", "background": True, "store": False}, "background"),
         (
-            {"model": "replay", "input": "hi", "previous_response_id": "resp_x"},
+            {"model": "replay", "input": "hi", "previous_response_id": 5},
             "previous_response_id",
         ),
         ({"model": "replay", "input": [{"role": "wizard", "content": "hi"}]}, "input[0].role"),
@@ -92,3 +92,96 @@ def test_unknown_model_is_not_found(sdk: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         sdk.responses.create(model="gpt-99", input="hi")
     assert caught.value.code == "model_not_found"
+
+
+def test_background_stream_dropped_then_resumed_gives_every_event_once_in_order(
+    sdk: openai.OpenAI,
+) -> None:
+    first: list[openai.types.responses.ResponseStreamEvent] = []
+    with sdk.responses.create(model="slow", input="hi", stream=True, background=True) as stream:
+        for event in stream:
+            first.append(event)
+            if event.type == "response.output_text.delta" and len(first) >= 5:
+                break  # the connection closes here, mid-answer
+    rid = first[0].response.id  # type: ignore[union-attr]
+    last = first[-1].sequence_number
+    with sdk.responses.retrieve(rid, stream=True, starting_after=last) as resumed:
+        rest = list(resumed)
+    events = first + rest
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert rest[-1].type == "response.completed"
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == ANSWER
+    # After the end, a retrieve answers the stored response, and a resume from 0 the same events.
+    stored = sdk.responses.retrieve(rid)
+    assert stored.status == "completed" and stored.output_text == ANSWER and stored.background
+    with sdk.responses.retrieve(rid, stream=True) as again:
+        assert [e.model_dump() for e in again] == [e.model_dump() for e in events]
+
+
+def test_background_create_returns_at_once_and_runs_to_the_end(sdk: openai.OpenAI) -> None:
+    started = sdk.responses.create(model="slow", input="hi", background=True)
+    assert started.status == "in_progress" and started.output == []
+    with sdk.responses.retrieve(started.id, stream=True) as stream:
+        assert list(stream)[-1].type == "response.completed"
+    assert sdk.responses.retrieve(started.id).output_text == ANSWER
+
+
+def test_cancel_stops_a_background_response(sdk: openai.OpenAI) -> None:
+    with sdk.responses.create(model="crawl", input="hi", stream=True, background=True) as stream:
+        events = iter(stream)
+        created = next(events)
+        rid = created.response.id  # type: ignore[union-attr]
+        for event in events:
+            if event.type == "response.output_text.delta":
+                break  # it is streaming: now cancel it
+        cancelled = sdk.responses.cancel(rid)
+        assert cancelled.status == "cancelled"
+        rest = list(events)
+    assert rest[-1].type == "response.incomplete"
+    assert rest[-1].response.status == "cancelled"  # type: ignore[union-attr]
+    assert ANSWER.startswith(cancelled.output_text) and cancelled.output_text != ANSWER
+
+
+def test_only_a_background_response_can_be_cancelled(sdk: openai.OpenAI) -> None:
+    done = sdk.responses.create(model="replay", input="hi")
+    with pytest.raises(openai.BadRequestError):
+        sdk.responses.cancel(done.id)
+
+
+def test_previous_response_id_carries_the_conversation(sdk: openai.OpenAI) -> None:
+    first = sdk.responses.create(model="replay", input="first question")
+    second = sdk.responses.create(
+        model="replay", input="second question", previous_response_id=first.id
+    )
+    assert second.previous_response_id == first.id
+    items = sdk.responses.input_items.list(second.id, order="asc")
+    seen = [
+        (item.type, getattr(item, "role", None), item.content[0].text)  # type: ignore[union-attr]
+        for item in items.data
+    ]
+    assert seen == [
+        ("message", "user", "first question"),
+        ("message", "assistant", ANSWER),
+        ("message", "user", "second question"),
+    ]
+
+
+def test_unknown_previous_response_is_not_found(sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        sdk.responses.create(model="replay", input="hi", previous_response_id="resp_nope")
+    assert caught.value.param == "previous_response_id"
+
+
+def test_delete_then_retrieve_is_not_found(sdk: openai.OpenAI) -> None:
+    response = sdk.responses.create(model="replay", input="hi")
+    sdk.responses.delete(response.id)
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.retrieve(response.id)
+
+
+def test_store_false_keeps_no_record(sdk: openai.OpenAI) -> None:
+    response = sdk.responses.create(model="replay", input="hi", store=False)
+    assert response.output_text == ANSWER
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.retrieve(response.id)

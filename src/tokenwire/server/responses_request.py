@@ -60,8 +60,12 @@ class ResponsesRequest:
 
 
 def responses_request(
-    body: dict[str, Any], models: Mapping[str, ModelConfig], max_context_chars: int
+    body: dict[str, Any],
+    models: Mapping[str, ModelConfig],
+    max_context_chars: int,
+    prior: list[dict[str, Any]] | None = None,
 ) -> ResponsesRequest:
+    """Check ``body``; ``prior`` is what its ``previous_response_id`` chain said and answered."""
     for name in body:
         if name not in _ACCEPTED:
             raise invalid(
@@ -70,28 +74,20 @@ def responses_request(
     stream = _flag(body, "stream", False)
     background = _flag(body, "background", False)
     store = _flag(body, "store", True)
-    if background:
-        # Needs the stored response records (issue 16, not done yet): refused, never ignored.
+    if background and not store:
         raise invalid(
-            "`background` is not supported by this tokenwire yet",
-            "background",
-            "unsupported_parameter",
+            "`background` needs `store`: a background response is retrieved later", "background"
         )
-    previous = body.get("previous_response_id")
-    if previous is not None:
-        raise invalid(
-            "`previous_response_id` is not supported by this tokenwire yet",
-            "previous_response_id",
-            "unsupported_parameter",
-        )
+    previous = previous_response_id(body)
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise invalid("`instructions` must be a string", "instructions")
-    items = _input_items(body.get("input"))
+    given = _input_items(body.get("input"))
+    items = (prior or []) + given
     messages: list[dict[str, Any]] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
-    messages += _messages(items)
+    messages += _messages(prior or []) + _messages(given)
     tools = _tools(body.get("tools"))
     chat: dict[str, Any] = {"model": body.get("model"), "messages": messages, "stream": stream}
     if tools:
@@ -130,12 +126,13 @@ def responses_request(
         stream=stream,
         background=background,
         store=store,
-        previous_response_id=None,
+        previous_response_id=previous,
         input_items=items,
         spec_fields={
             "instructions": instructions,
             "background": background,
             "store": store,
+            "previous_response_id": previous,
             "tools": body.get("tools") or [],
             "tool_choice": body.get("tool_choice") or "auto",
             "temperature": body.get("temperature"),
@@ -154,6 +151,13 @@ def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise invalid(f"`{name}` must be a boolean", name)
     return value
+
+
+def previous_response_id(body: dict[str, Any]) -> str | None:
+    previous = body.get("previous_response_id")
+    if previous is not None and not isinstance(previous, str):
+        raise invalid("`previous_response_id` must be a string", "previous_response_id")
+    return previous
 
 
 def _input_items(value: Any) -> list[dict[str, Any]]:
