@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
 
@@ -185,3 +186,59 @@ def test_store_false_keeps_no_record(sdk: openai.OpenAI) -> None:
     assert response.output_text == ANSWER
     with pytest.raises(openai.NotFoundError):
         sdk.responses.retrieve(response.id)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "replay", "input": "hi", "tool_choice": {"type": "function"}},
+        {"model": "replay", "input": "hi", "tool_choice": 5},
+        {"model": "replay", "input": "hi", "tools": [{"type": "function"}]},
+        {"model": "replay", "input": "hi", "tools": "all"},
+        {"model": "replay", "input": "hi", "text": {"format": {"type": "json_schema"}}},
+        {"model": "replay", "input": "hi", "text": "plain"},
+        {"model": "replay", "input": "hi", "metadata": {"a": 1}},
+        {"model": "replay", "input": "hi", "instructions": ["x"]},
+        {"model": "replay", "input": "hi", "max_output_tokens": -1},
+        {"model": "replay", "input": "hi", "parallel_tool_calls": "yes"},
+        {"model": "replay", "input": [{"type": "function_call"}]},
+        {"model": "replay", "input": [{"type": "function_call_output", "call_id": 1}]},
+        {"model": "replay", "input": [{"role": "user", "content": [5]}]},
+        {"model": "replay", "input": [{"role": "user", "content": None}]},
+        {"model": "replay", "input": [{"type": "image_generation_call"}]},
+        {"model": "replay", "input": [5]},
+        {"input": "hi"},
+    ],
+)
+def test_malformed_requests_are_4xx_in_openais_shape(
+    server: RunningServer, body: dict[str, object]
+) -> None:
+    response = httpx.post(f"{server.base_url}/v1/responses", json=body)
+    assert response.status_code == 400, response.text
+    assert set(response.json()["error"]) >= {"message", "code"}
+
+
+@pytest.mark.parametrize(
+    "query", ["stream=maybe", "stream=true&starting_after=x", "stream=true&starting_after=-1"]
+)
+def test_bad_retrieve_queries_are_400(
+    sdk: openai.OpenAI, server: RunningServer, query: str
+) -> None:
+    response = sdk.responses.create(model="replay", input="hi")
+    got = httpx.get(f"{server.base_url}/v1/responses/{response.id}?{query}")
+    assert got.status_code == 400, got.text
+
+
+def test_input_items_pages_with_limit_order_and_after(
+    sdk: openai.OpenAI, server: RunningServer
+) -> None:
+    items = [{"role": "user", "content": f"q{i}"} for i in range(3)]
+    response = sdk.responses.create(model="replay", input=items)  # type: ignore[arg-type]
+    page = sdk.responses.input_items.list(response.id, limit=2)
+    texts = [item.content[0].text for item in page.data]  # type: ignore[union-attr]
+    assert texts == ["q2", "q1"] and page.has_more
+    rest = sdk.responses.input_items.list(response.id, limit=2, after=page.last_id)
+    assert [item.content[0].text for item in rest.data] == ["q0"]  # type: ignore[union-attr]
+    assert not rest.has_more
+    bad = httpx.get(f"{server.base_url}/v1/responses/{response.id}/input_items?limit=0")
+    assert bad.status_code == 400
