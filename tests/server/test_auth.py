@@ -195,6 +195,34 @@ def test_the_openai_sdk_authenticates_with_a_token(server: RunningServer, tokens
     assert text == ANSWER
 
 
+def test_responses_need_a_token_and_each_user_reaches_only_their_own(
+    server: RunningServer, tokens: Tokens
+) -> None:
+    base = f"{server.base_url}/v1"
+    wrong = openai.OpenAI(base_url=base, api_key="tw_wrong", max_retries=0)
+    with wrong, pytest.raises(openai.AuthenticationError):
+        wrong.responses.create(model="replay", input="hi")
+    with (
+        openai.OpenAI(base_url=base, api_key=tokens["alice"], max_retries=0) as alice,
+        openai.OpenAI(base_url=base, api_key=tokens["bob"], max_retries=0) as bob,
+    ):
+        response = alice.responses.create(model="replay", input="hi", background=True)
+        with alice.responses.retrieve(response.id, stream=True) as stream:
+            assert list(stream)[-1].type == "response.completed"
+        for reach in (
+            lambda: bob.responses.retrieve(response.id),
+            lambda: bob.responses.cancel(response.id),
+            lambda: bob.responses.delete(response.id),
+            lambda: bob.responses.input_items.list(response.id),
+            lambda: bob.responses.create(
+                model="replay", input="hi", previous_response_id=response.id
+            ),
+        ):
+            with pytest.raises(openai.NotFoundError):
+                reach()
+        assert alice.responses.retrieve(response.id).output_text == ANSWER
+
+
 def test_revoked_tokens_stop_working(tmp_path: Path, server: RunningServer, tokens: Tokens) -> None:
     config = str(write_config(tmp_path))
     listed = CliRunner().invoke(main, ["token", "list", "--config", config])

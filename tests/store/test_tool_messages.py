@@ -78,7 +78,7 @@ async def test_m004_upgrades_a_database_with_conversations_in_it(
             ),
         ]
     )
-    monkeypatch.setattr("tokenwire.store.migrations.MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr("tokenwire.store.migrations.MIGRATIONS", MIGRATIONS[:4])
     assert await migrate(db) == ["m004_tool_calls"]
     store = ConversationStore(db)
     await store.open()

@@ -21,7 +21,16 @@ from tokenwire.metrics import Metrics
 from tokenwire.providers.base import ProviderError
 from tokenwire.providers.local import LocalProvider
 from tokenwire.providers.registry import build_provider
-from tokenwire.server import api, health, login, metrics_endpoint, openai_compat, web, websocket
+from tokenwire.server import (
+    api,
+    health,
+    login,
+    metrics_endpoint,
+    openai_compat,
+    responses_api,
+    web,
+    websocket,
+)
 from tokenwire.server.auth import Authenticator
 from tokenwire.server.backends import open_log, open_store, wire_cancels
 from tokenwire.server.error_map import (
@@ -144,6 +153,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *health.routes,
             *login.routes,
             *openai_compat.routes,
+            *responses_api.routes,
             *websocket.routes,
             *metrics_endpoint.routes,
             *web.routes,

@@ -73,11 +73,27 @@ M004_TOOL_CALLS = """
         ALTER TABLE messages ADD COLUMN offered_tools TEXT
 """
 
+# Responses of the /v1/responses API (docs/protocol.md): the stream that answers, what the
+# Response echoes of its request (spec), the input items of the whole previous_response_id chain
+# (context), and the final Response once its stream has ended (response, null until then).
+M005_RESPONSES = """
+        CREATE TABLE responses (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL DEFAULT '',
+            stream_id TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            context TEXT NOT NULL,
+            response TEXT,
+            created_at DOUBLE PRECISION NOT NULL
+        )
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_api_tokens", M002_API_TOKENS),
     ("m003_message_producer", M003_MESSAGE_PRODUCER),
     ("m004_tool_calls", M004_TOOL_CALLS),
+    ("m005_responses", M005_RESPONSES),
 ]
 
 
