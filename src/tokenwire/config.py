@@ -112,6 +112,8 @@ class Settings:
     stream_retention_seconds: float = 600.0
     max_streams: int = 10_000
     max_events_per_stream: int = 100_000
+    # In-process log only: event JSON kept in all; the oldest finished streams go first past it.
+    max_log_bytes: int = 256 * 1024 * 1024
     # Auth: open on loopback until the first token exists (or auth_required is set).
     auth_required: bool = False
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none by default
