@@ -32,6 +32,7 @@ from tokenwire.hub.log import (
     Batch,
     LogFull,
     LogUnavailable,
+    StreamExpired,
     StreamLog,
     StreamMeta,
     StreamNotFound,
@@ -429,8 +430,15 @@ class Hub:
             raise TooManyStreams(per_user=True)
 
     async def meta(self, stream_id: str, owner: str) -> StreamMeta:
-        """The stream's metadata; ``StreamNotFound`` also for another owner's stream."""
-        meta = await self.log.meta(stream_id)
+        """The stream's metadata; ``StreamNotFound`` also for another owner's stream, and
+        ``StreamExpired`` for one of the owner's that the log has forgotten."""
+        try:
+            meta = await self.log.meta(stream_id)
+        except StreamNotFound:
+            conversation_id = await self.store.conversation_of_stream(owner, stream_id)
+            if conversation_id is None:
+                raise
+            raise StreamExpired(stream_id, conversation_id) from None
         if meta.owner != owner:
             raise StreamNotFound(stream_id)
         return meta
