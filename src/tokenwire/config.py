@@ -119,6 +119,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none by default
     # Limits; 0 or "" turns one off.
     max_message_chars: int = 100_000
+    max_answer_chars: int = 1_000_000  # text and reasoning one stream may send; then "length"
     max_context_chars: int = 400_000  # history sent upstream; older turns are left out past it
     max_concurrent_streams: int = 2_000  # generations running in this process
     max_streams_per_user: int = 32  # when auth is on; in open mode there is one user

@@ -165,6 +165,7 @@ class Hub:
         remote: RemoteCancel | None = None,
         tools: Mapping[str, Mapping[str, ServerTool]] | None = None,
         max_tool_steps: Mapping[str, int] | None = None,
+        max_answer_chars: int = 0,
     ) -> None:
         if not providers:
             raise ValueError("at least one model is needed")
@@ -172,6 +173,7 @@ class Hub:
         self.store = store
         self.providers = dict(providers)
         self.max_events = max_events
+        self.max_answer_chars = max_answer_chars  # 0: no limit
         self.persist_interval = persist_interval
         self.policies = dict(policies or {})
         self.fallbacks = dict(fallbacks or {})
@@ -406,6 +408,7 @@ class Hub:
             metrics=self.metrics,
             tools=tools,
             max_tool_steps=self.max_tool_steps.get(provider.id, DEFAULT_MAX_TOOL_STEPS),
+            max_answer_chars=self.max_answer_chars,
         )
         await generation.begin()
         self._running[handle.stream_id] = generation

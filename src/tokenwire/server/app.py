@@ -62,6 +62,7 @@ async def _open(settings: Settings) -> AppState:
         metrics=metrics,
         tools=tools,
         max_tool_steps={m.id: m.max_tool_steps for m in settings.models},
+        max_answer_chars=settings.max_answer_chars,
     )
     wire_cancels(log, hub)
     metrics.add_gauge(
