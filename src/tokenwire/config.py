@@ -119,11 +119,14 @@ class Settings:
     stream_retention_seconds: float = 600.0
     max_streams: int = 10_000
     max_events_per_stream: int = 100_000
+    # In-process log only: event JSON kept in all; the oldest finished streams go first past it.
+    max_log_bytes: int = 256 * 1024 * 1024
     # Auth: open on loopback until the first token exists (or auth_required is set).
     auth_required: bool = False
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none by default
     # Limits; 0 or "" turns one off.
     max_message_chars: int = 100_000
+    max_answer_chars: int = 1_000_000  # text and reasoning one stream may send; then "length"
     max_context_chars: int = 400_000  # history sent upstream; older turns are left out past it
     max_concurrent_streams: int = 2_000  # generations running in this process
     max_streams_per_user: int = 32  # when auth is on; in open mode there is one user

@@ -19,6 +19,7 @@ The hierarchy (a second base in brackets, kept where code catches that):
     - ReportedError ..................... wire/openai.py: the upstream reported an error
     - IncompleteAnswer .................. wire/openai.py: no [DONE] and no finish reason
   + StreamNotFound [LookupError] ........ hub/log.py: no such stream, or it expired
+    - StreamExpired ..................... hub/log.py: expired; its answer is in the store
   + StreamEnded [ValueError] ............ hub/log.py: nothing may follow the terminal event
   + LogFull [RuntimeError] .............. hub/log.py: as many live streams as the log holds
   + LogUnavailable [RuntimeError] ....... hub/log.py: Redis cannot be reached

@@ -540,3 +540,61 @@ def test_public_names_are_exactly_all() -> None:
 def test_errors_have_one_root() -> None:
     for error in (ApiError, StreamError, ConnectionLost):
         assert issubclass(error, TokenwireError)
+
+
+# --- a stream the server's log forgot -------------------------------------------------------------
+
+
+async def finish_then_forget(server: RunningServer, stream_id: str) -> None:
+    """On the server's loop: wait for the stream's terminal event, then forget every stream."""
+    after, log = 0, server.hub.log
+    while not (batch := await log.read(stream_id, after, 10)).ended:
+        after = batch.events[-1].seq if batch.events else after
+    await log.close()
+
+
+async def test_a_resume_of_an_expired_stream_finishes_from_the_stored_answer(
+    quick: RunningServer,
+) -> None:
+    stream_ids: list[str] = []
+
+    def plan(index: int) -> Cut | None:
+        if index == 0:
+            return Cut(400)
+        if index == 1:  # the resume: by now the log has forgotten the finished stream
+            quick.call(finish_then_forget(quick, stream_ids[0]))
+        return None
+
+    with Proxy(quick.base_url, plan) as proxy:
+        async with (
+            AsyncClient(proxy.base_url, **QUICK) as client,
+            client.chat("hi", model="slow") as stream,
+        ):
+            seen: list[Event] = []
+            async for event in stream:
+                stream_ids[:] = [stream.stream_id or ""]
+                seen.append(event)
+    assert [r.path for r in proxy.requests][1:] == [
+        f"/api/streams/{stream.stream_id}",
+        f"/api/conversations/{stream.conversation_id}",
+    ]
+    assert stream.text == ANSWER and stream.finish_reason == "stop"
+    assert [e.seq for e in seen] == list(range(1, len(seen) + 1))  # numbered on, none repeated
+    assert seen[-1].type == "done"
+
+
+def test_sync_resume_of_an_expired_stream_read_from_the_start_gets_the_stored_answer(
+    server: RunningServer,
+) -> None:
+    with Client(server.base_url) as client:
+        with client.chat("hi") as first:
+            list(first)
+        assert first.stream_id is not None
+        server.call(server.hub.log.close())
+        with client.stream(first.stream_id) as again:
+            events = list(again)
+        assert again.text == ANSWER and again.finish_reason == "stop"
+        assert [e.type for e in events] == ["delta", "done"]
+        with pytest.raises(ApiError) as caught, client.stream(first.stream_id, after=2) as late:
+            list(late)  # it saw none of the text before event 2: the 410 is the caller's
+        assert (caught.value.status, caught.value.code) == (410, "stream_expired")

@@ -81,3 +81,41 @@ async def test_a_reader_ahead_of_the_stream_waits_until_passed() -> None:
     assert not reader.done()  # seq 1 and 2 are not news to it
     await log.append("s", events(Delta("y"), first=3))
     assert [e.seq for e in (await reader).events] == [3]
+
+
+async def test_a_finished_stream_reads_back_the_same_events_after_packing() -> None:
+    log = MemoryStreamLog()
+    await log.create(meta("s"))
+    sent = events(Start("s", "c", "m", "model"), Delta('é\n"x"'), Delta("y"), Done())
+    await log.append("s", sent[:2])
+    await log.append("s", sent[2:])
+    for after in (0, 2, 4, 9):
+        batch = await log.read("s", after, timeout=0)
+        assert [e.json for e in batch.events] == [e.json for e in sent[after:]]
+        assert batch.ended
+
+
+async def test_the_log_keeps_within_max_bytes_by_dropping_the_oldest_finished_streams() -> None:
+    log = MemoryStreamLog(max_bytes=2_000)
+    await log.create(meta("live"))
+    await log.append("live", events(Delta("x" * 500)))
+    for n in range(10):
+        await log.create(meta(f"s{n}"))
+        await log.append(f"s{n}", events(Delta("y" * 300), Done()))
+        assert log.nbytes <= 2_000
+    with pytest.raises(StreamNotFound):
+        await log.read("s0", 0, timeout=0)
+    assert (await log.read("s9", 0, timeout=0)).ended  # the newest finished stream stays
+    assert [e.seq for e in (await log.read("live", 0, timeout=0)).events] == [1]  # live stays
+
+
+async def test_byte_accounting_returns_to_zero_when_streams_expire() -> None:
+    now = [0.0]
+    log = MemoryStreamLog(retention=1, clock=lambda: now[0])
+    for n in range(3):
+        await log.create(meta(f"s{n}"))
+        await log.append(f"s{n}", events(Delta("z" * 100), Done()))
+    assert log.nbytes > 300
+    now[0] = 5.0
+    await log.create(meta("next"))  # a create sweeps the expired streams
+    assert log.nbytes == 0

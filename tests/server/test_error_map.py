@@ -26,7 +26,7 @@ from tokenwire.hub.hub import (
     TooManyStreams,
     UnknownToolCall,
 )
-from tokenwire.hub.log import LogFull, LogUnavailable, StreamEnded, StreamNotFound
+from tokenwire.hub.log import LogFull, LogUnavailable, StreamEnded, StreamExpired, StreamNotFound
 from tokenwire.server.auth import ForbiddenOrigin, InvalidToken, MissingToken
 from tokenwire.server.error_map import ERRORS, api_error
 from tokenwire.server.rate_limits import RateLimited
@@ -39,6 +39,12 @@ CASES: list[tuple[TokenwireError, int, str, dict[str, str]]] = [
     (ModelNotFound("gpt-99"), 404, "model_not_found", {}),
     (ConversationNotFound("conv_nope"), 404, "conversation_not_found", {}),
     (StreamNotFound("str_nope"), 404, "stream_not_found", {}),
+    (
+        StreamExpired("str_old", "conv_x"),
+        410,
+        "stream_expired",
+        {"X-Conversation-Id": "conv_x"},
+    ),
     (ConversationBusy("conv_busy"), 409, "conversation_busy", {}),
     (StreamEnded("str_ended"), 409, "stream_ended", {}),
     (Conflict("unique"), 409, "conflict", {}),

@@ -123,7 +123,7 @@ export class TokenwireClient {
 
   /** Start a generation; the returned stream resumes by itself until its terminal event. */
   chat(request: ChatRequest, handlers: StreamHandlers = {}): ChatStream {
-    const stream = new ChatStream(this.transport, this.streamOptions, handlers);
+    const stream = this.newStream(handlers);
     queueMicrotask(() => void stream.run(() => this.transport.start(request)));
     return stream;
   }
@@ -142,7 +142,7 @@ export class TokenwireClient {
 
   /** Read a stream that is already running (after a reload, say), from after `after`. */
   resume(streamId: string, after = 0, handlers: StreamHandlers = {}): ChatStream {
-    const stream = new ChatStream(this.transport, this.streamOptions, handlers);
+    const stream = this.newStream(handlers);
     queueMicrotask(
       () => void stream.run(() => this.transport.resume(streamId, after), streamId, after),
     );
@@ -190,6 +190,13 @@ export class TokenwireClient {
 
   close(): void {
     this.transport.close();
+  }
+
+  /** A stream that finishes from the stored answer when its resume finds it expired (410). */
+  private newStream(handlers: StreamHandlers): ChatStream {
+    const stream = new ChatStream(this.transport, this.streamOptions, handlers);
+    stream.loadStored = async (id) => (await this.conversation(id)).messages;
+    return stream;
   }
 
   private async json<T>(path: string, init: RequestInit = {}): Promise<T> {

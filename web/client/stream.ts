@@ -8,6 +8,8 @@ import { backoffDelay } from "./backoff.js";
 import type { Connection } from "./channel.js";
 import { ConnectionLost, TokenwireError } from "./errors.js";
 import { isTerminal, type StreamEvent, type TerminalEvent } from "./events.js";
+import { storedEnding } from "./stored.js";
+import type { StoredMessage } from "./client.js";
 import type { Transport } from "./transport.js";
 
 export type StreamStatus =
@@ -53,6 +55,12 @@ export class ChatStream {
   private wakeSleep: (() => void) | null = null;
   private retryMs: number;
   private readonly handlers: StreamHandlers[] = [];
+  /** Read from seq 1: only then is all the text received known, to finish from the store. */
+  private seenFromStart = false;
+  private textLength = 0;
+  private reasoningLength = 0;
+  /** @internal Loads a conversation's stored messages: the way out of a 410 `stream_expired`. */
+  loadStored: ((conversationId: string) => Promise<StoredMessage[]>) | undefined;
 
   constructor(
     private readonly transport: Transport,
@@ -112,6 +120,7 @@ export class ChatStream {
   async run(open: () => Connection, streamId?: string, after = 0): Promise<void> {
     this.streamId = streamId;
     this.lastSeq = after;
+    this.seenFromStart = after === 0;
     let attempt = 0;
     let lastProgress = Date.now();
     this.status({ state: "connecting" });
@@ -130,6 +139,7 @@ export class ChatStream {
         this.connection?.close();
         const failure = error instanceof TokenwireError ? error : new ConnectionLost(String(error));
         if (this.stopped) return this.fail(new TokenwireError("aborted", "reading was stopped"));
+        if (failure.code === "stream_expired" && (await this.finishFromStore())) return;
         if (!failure.retryable) return this.fail(failure);
         if (this.streamId === undefined) {
           // The chat may or may not have started: sending the prompt again could ask twice.
@@ -174,6 +184,8 @@ export class ChatStream {
         this.conversationId = event.conversation_id;
       }
       this.lastSeq = event.seq;
+      if (event.type === "delta") this.textLength += event.text.length;
+      else if (event.type === "reasoning") this.reasoningLength += event.text.length;
       progress();
       if (!streaming) {
         streaming = true;
@@ -182,6 +194,32 @@ export class ChatStream {
       for (const h of this.handlers) h.onEvent?.(event);
       if (isTerminal(event)) return event;
     }
+  }
+
+  /** After a 410 `stream_expired`: deliver the rest of the answer from the store, if it can. */
+  private async finishFromStore(): Promise<boolean> {
+    const { loadStored, conversationId, streamId } = this;
+    if (!loadStored || !conversationId || !streamId || !this.seenFromStart) return false;
+    let messages: StoredMessage[];
+    try {
+      messages = await loadStored(conversationId);
+    } catch {
+      return false; // the 410 stays the answer
+    }
+    const events = storedEnding(messages, {
+      streamId,
+      lastSeq: this.lastSeq,
+      textLength: this.textLength,
+      reasoningLength: this.reasoningLength,
+    });
+    for (const event of events) {
+      this.lastSeq = event.seq;
+      for (const h of this.handlers) h.onEvent?.(event);
+    }
+    const terminal = events.at(-1) as TerminalEvent;
+    this.status({ state: "finished", terminal });
+    this.settle.resolve(terminal);
+    return true;
   }
 
   private fail(error: TokenwireError): void {

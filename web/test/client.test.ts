@@ -15,6 +15,9 @@ import {
   TokenwireClient,
   type Transport,
 } from "../client/index.js";
+import { errorFromResponse } from "../client/errors.js";
+import { storedEnding } from "../client/stored.js";
+import type { StoredMessage } from "../client/client.js";
 import { collect, serve, START, WIRES } from "./wire.js";
 
 function parse(chunks: string[]): { messages: SseMessage[]; comments: string[]; retry: number[] } {
@@ -204,6 +207,59 @@ describe("the stream loop", () => {
     const stream = new ChatStream(transport, fastOptions);
     await stream.run(() => transport.resume("s1", 4), "s1", 4);
     await assert.rejects(stream.finished, { code: "stream_not_found" });
+  });
+});
+
+describe("a stream the server's log forgot (410 stream_expired)", () => {
+  const expired = () =>
+    new Response(
+      JSON.stringify({ error: { code: "stream_expired", message: "stream s1 has expired" } }),
+      { status: 410 },
+    );
+  const stored: StoredMessage[] = [
+    {
+      id: "m1", role: "assistant", content: "t2t3 and the rest", reasoning: "", status: "complete",
+      model: "x", stream_id: "s1", finish_reason: "stop", error_code: null, error_message: null,
+    },
+  ];
+
+  it("finishes from the stored answer: the text past what was shown, then its ending", async () => {
+    const transport = new ScriptedTransport([
+      (c) => {
+        c.push({ kind: "stream", streamId: "s1" });
+        c.push({ kind: "event", event: start });
+        c.push({ kind: "event", event: ev(2) });
+        c.push({ kind: "event", event: ev(3) });
+        c.fail(new TypeError("network"));
+      },
+      async (c) => c.fail(await errorFromResponse(expired())),
+    ]);
+    const events: StreamEvent[] = [];
+    const loaded: string[] = [];
+    const stream = new ChatStream(transport, fastOptions, { onEvent: (e) => events.push(e) });
+    stream.loadStored = async (id) => (loaded.push(id), stored);
+    await stream.run(() => transport.start());
+    const terminal = await stream.finished;
+    assert.deepEqual(loaded, ["c1"]);
+    assert.deepEqual(events.map((e) => e.seq), [1, 2, 3, 4, 5]);
+    const text = events.map((e) => (e.type === "delta" ? e.text : "")).join("");
+    assert.equal(text, "t2t3 and the rest");
+    assert.deepEqual(terminal, { type: "done", seq: 5, finish_reason: "stop" });
+  });
+
+  it("stays a final error for a resume that did not read the stream from its start", async () => {
+    const transport = new ScriptedTransport([async (c) => c.fail(await errorFromResponse(expired()))]);
+    const stream = new ChatStream(transport, fastOptions);
+    stream.loadStored = async () => stored;
+    await stream.run(() => transport.resume("s1", 4), "s1", 4);
+    await assert.rejects(stream.finished, { code: "stream_expired" });
+  });
+
+  it("maps a stored error ending to an error event", () => {
+    const failed = [{ ...stored[0]!, status: "error" as const, error_code: "upstream_error" }];
+    const events = storedEnding(failed, { streamId: "s1", lastSeq: 3, textLength: 4, reasoningLength: 0 });
+    assert.deepEqual(events.map((e) => e.type), ["delta", "error"]);
+    assert.equal((events[1] as { code: string }).code, "upstream_error");
   });
 });
 

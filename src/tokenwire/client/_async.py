@@ -29,6 +29,7 @@ from tokenwire.client._http import (
     tool_results_body,
 )
 from tokenwire.client._state import StreamState, StreamView
+from tokenwire.client._stored import stored_ending
 from tokenwire.events import Event
 
 
@@ -267,6 +268,14 @@ class AsyncChatStream(StreamView):
             if response.is_server_error:
                 self._failure = await _error(response)
                 continue
+            conversation_id = response.headers.get("x-conversation-id")
+            if response.status_code == 410 and conversation_id and state.seen_from_start:
+                # stream_expired: the log forgot it, the store has the answer to finish with.
+                await response.aclose()
+                self._pending.extend(
+                    stored_ending(state, await self._client.conversation(conversation_id))
+                )
+                return
             if response.is_error:
                 raise await _error(response)
             if response.status_code == 204:  # the stream ended at or before the event we have
@@ -291,7 +300,8 @@ class AsyncChatStream(StreamView):
             raise RuntimeError("the stream is closed")
         if self._chunks is None:
             await self._connect()
-        assert self._chunks is not None
+            if self._chunks is None:  # no body to read: it ended (204) or was stored (410)
+                return
         try:
             chunk = await anext(self._chunks)
         except StopAsyncIteration:

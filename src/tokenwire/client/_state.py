@@ -16,10 +16,12 @@ from __future__ import annotations
 from tokenwire.client._errors import StreamError
 from tokenwire.events import (
     Answer,
+    Delta,
     Done,
     Error,
     Event,
     FinishReason,
+    Reasoning,
     Start,
     ToolResult,
     Usage,
@@ -35,6 +37,11 @@ class StreamState:
         self.message_id: str | None = None
         self.model: str | None = None
         self.last_seq = after
+        # Text received (not only taken): a resume of an expired stream goes on from here.
+        # Only a stream read from its first event knows all the text that came before.
+        self.received_chars = 0
+        self.received_reasoning = 0
+        self.seen_from_start = after == 0
         self.answer = Answer()
         self.ended = False
         self.broken: StreamError | None = None
@@ -63,15 +70,19 @@ class StreamState:
                     "events are missing"
                 )
                 break
-            self._apply(event)
+            self.apply(event)
             fresh.append(event)
         if self._decoder.retry is not None:
             self.retry_ms = self._decoder.retry
         return fresh
 
-    def _apply(self, event: Event) -> None:
+    def apply(self, event: Event) -> None:
         self.last_seq = event.seq
         payload = event.payload
+        if isinstance(payload, Delta):
+            self.received_chars += len(payload.text)
+        elif isinstance(payload, Reasoning):
+            self.received_reasoning += len(payload.text)
         if isinstance(payload, Start):
             self.stream_id = self.stream_id or payload.stream_id
             self.conversation_id = payload.conversation_id

@@ -29,6 +29,7 @@ from tokenwire.client._http import (
     tool_results_body,
 )
 from tokenwire.client._state import StreamState, StreamView
+from tokenwire.client._stored import stored_ending
 from tokenwire.events import Event
 
 
@@ -263,6 +264,14 @@ class ChatStream(StreamView):
             if response.is_server_error:
                 self._failure = _error(response)
                 continue
+            conversation_id = response.headers.get("x-conversation-id")
+            if response.status_code == 410 and conversation_id and state.seen_from_start:
+                # stream_expired: the log forgot it, the store has the answer to finish with.
+                response.close()
+                self._pending.extend(
+                    stored_ending(state, self._client.conversation(conversation_id))
+                )
+                return
             if response.is_error:
                 raise _error(response)
             if response.status_code == 204:  # the stream ended at or before the event we have
@@ -287,7 +296,8 @@ class ChatStream(StreamView):
             raise RuntimeError("the stream is closed")
         if self._chunks is None:
             self._connect()
-        assert self._chunks is not None
+            if self._chunks is None:  # no body to read: it ended (204) or was stored (410)
+                return
         try:
             chunk = next(self._chunks)
         except StopIteration:

@@ -39,6 +39,7 @@ from tokenwire.events import (
     WholeToolCall,
     new_tool_call_id,
 )
+from tokenwire.hub.answer_limit import AnswerLimit
 from tokenwire.hub.attempts import DEFAULT_POLICY, Candidate, RetryPolicy, stream_with_retries
 from tokenwire.hub.follow import LOG_UNAVAILABLE
 from tokenwire.hub.log import LogUnavailable, StreamEnded, StreamLog, StreamNotFound
@@ -94,10 +95,12 @@ class Generation:
         max_tool_steps: int = DEFAULT_MAX_TOOL_STEPS,
         upstreams: UpstreamStates | None = None,
         store_outage_seconds: float = 30.0,
+        max_answer_chars: int = 0,
     ) -> None:
         self.handle = handle
         self.upstreams = upstreams or UpstreamStates()  # each model's upstream as last seen
         self.store_writes = StoreWrites(store_outage_seconds)  # saves that ride out the database
+        self.limit = AnswerLimit(max_answer_chars) if max_answer_chars else None
         self.messages = messages
         self.params = params
         self.tools = dict(tools or {})  # the server's tools this model may call, by name
@@ -386,10 +389,17 @@ class Generation:
                 break
             if isinstance(payload, ToolCall):
                 payload = self._with_id(payload)
+            if self.limit is not None:
+                kept, full = self.limit.take(payload)
+                if full:
+                    final = Done("length")
+                    if kept is None:
+                        break
+                    payload = kept
             add(payload)
             self.seq += 1
             events.append(Event.make(self.seq, payload))
-            if self.seq >= self.max_events - 1:  # leave room for the terminal event
+            if final is not None or self.seq >= self.max_events - 1:  # room for the terminal
                 final = Done("length")
                 break
         if events:

@@ -32,6 +32,7 @@ from tokenwire.hub.log import (
     Batch,
     LogFull,
     LogUnavailable,
+    StreamExpired,
     StreamLog,
     StreamMeta,
     StreamNotFound,
@@ -167,6 +168,7 @@ class Hub:
         max_tool_steps: Mapping[str, int] | None = None,
         log_outage_seconds: float = 30.0,
         store_outage_seconds: float = 30.0,
+        max_answer_chars: int = 0,
     ) -> None:
         if not providers:
             raise ValueError("at least one model is needed")
@@ -174,6 +176,7 @@ class Hub:
         self.store = store
         self.providers = dict(providers)
         self.max_events = max_events
+        self.max_answer_chars = max_answer_chars  # 0: no limit
         self.persist_interval = persist_interval
         self.policies = dict(policies or {})
         self.fallbacks = dict(fallbacks or {})
@@ -413,6 +416,7 @@ class Hub:
             max_tool_steps=self.max_tool_steps.get(provider.id, DEFAULT_MAX_TOOL_STEPS),
             upstreams=self.upstreams,
             store_outage_seconds=self.store_outage_seconds,
+            max_answer_chars=self.max_answer_chars,
         )
         await generation.begin()
         self._running[handle.stream_id] = generation
@@ -437,8 +441,15 @@ class Hub:
             raise TooManyStreams(per_user=True)
 
     async def meta(self, stream_id: str, owner: str) -> StreamMeta:
-        """The stream's metadata; ``StreamNotFound`` also for another owner's stream."""
-        meta = await self.log.meta(stream_id)
+        """The stream's metadata; ``StreamNotFound`` also for another owner's stream, and
+        ``StreamExpired`` for one of the owner's that the log has forgotten."""
+        try:
+            meta = await self.log.meta(stream_id)
+        except StreamNotFound:
+            conversation_id = await self.store.conversation_of_stream(owner, stream_id)
+            if conversation_id is None:
+                raise
+            raise StreamExpired(stream_id, conversation_id) from None
         if meta.owner != owner:
             raise StreamNotFound(stream_id)
         return meta

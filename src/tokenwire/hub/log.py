@@ -19,6 +19,14 @@ class StreamNotFound(TokenwireError, LookupError):
     """No such stream: never created, or expired after its retention time."""
 
 
+class StreamExpired(StreamNotFound):
+    """The log forgot the stream, but the store knows its answer: in ``conversation_id``."""
+
+    def __init__(self, stream_id: str, conversation_id: str) -> None:
+        super().__init__(stream_id)
+        self.conversation_id = conversation_id
+
+
 class LogFull(TokenwireError, RuntimeError):
     """The log holds as many live streams as it may; a new one must wait."""
 

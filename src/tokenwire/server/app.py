@@ -75,6 +75,7 @@ async def _open(settings: Settings) -> AppState:
         max_tool_steps={m.id: m.max_tool_steps for m in settings.models},
         log_outage_seconds=settings.log_outage_seconds,
         store_outage_seconds=settings.store_outage_seconds,
+        max_answer_chars=settings.max_answer_chars,
     )
     wire_cancels(log, hub)
     metrics.add_gauge(

@@ -42,6 +42,7 @@ async def open_log(settings: Settings, store: ConversationStore) -> StreamLog:
             max_streams=settings.max_streams,
             max_events=settings.max_events_per_stream,
             retention=settings.stream_retention_seconds,
+            max_bytes=settings.max_log_bytes,
         )
     log = RedisStreamLog(
         settings.redis_url,

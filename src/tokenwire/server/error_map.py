@@ -40,7 +40,7 @@ from tokenwire.hub.hub import (
     TooManyStreams,
     UnknownToolCall,
 )
-from tokenwire.hub.log import LogFull, LogUnavailable, StreamEnded, StreamNotFound
+from tokenwire.hub.log import LogFull, LogUnavailable, StreamEnded, StreamExpired, StreamNotFound
 from tokenwire.server.auth import ForbiddenOrigin, InvalidToken, MissingToken
 from tokenwire.server.errors import ApiError
 from tokenwire.server.rate_limits import RateLimited
@@ -61,12 +61,12 @@ class Rule:
     code: str
     message: str | Callable[[Any], str]
     retry_after: int | Callable[[Any], int] | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] | Callable[[Any], tuple[tuple[str, str], ...]] = ()
     log: bool = False  # a service is down: say so in the log, once per request
 
     def error(self, exc: BaseException) -> ApiError:
         message = self.message if isinstance(self.message, str) else self.message(exc)
-        headers = dict(self.headers)
+        headers = dict(self.headers(exc) if callable(self.headers) else self.headers)
         wait = self.retry_after(exc) if callable(self.retry_after) else self.retry_after
         if wait is not None:
             headers["Retry-After"] = str(wait)
@@ -99,6 +99,15 @@ ERRORS: dict[type[TokenwireError], Rule] = {
     ),
     StreamNotFound: Rule(
         404, "stream_not_found", lambda e: f"no stream {_named(e)}: it never existed or has expired"
+    ),
+    StreamExpired: Rule(
+        410,
+        "stream_expired",
+        lambda e: (
+            f"stream {_named(e)} has expired; its answer is stored: "
+            f"GET /api/conversations/{e.conversation_id}"
+        ),
+        headers=lambda e: (("X-Conversation-Id", e.conversation_id),),
     ),
     # the request clashes with what is happening
     ConversationBusy: Rule(

@@ -171,6 +171,15 @@ class ConversationStore:
             [time.time(), *params, *dead],
         )
 
+    async def conversation_of_stream(self, owner: str, stream_id: str) -> str | None:
+        """The conversation of ``owner`` that holds the answer of ``stream_id``, if any."""
+        row = await self.db.fetchone(
+            "SELECT m.conversation_id FROM messages m JOIN conversations c"
+            " ON c.id = m.conversation_id WHERE m.stream_id = ? AND c.owner = ? LIMIT 1",
+            (stream_id, owner),
+        )
+        return None if row is None else str(row[0])
+
     async def mark_interrupted(self, stream_ids: list[str]) -> int:
         """Mark these streams' answers ``interrupted``, if they are still ``streaming``."""
         if not stream_ids:
