@@ -15,6 +15,7 @@ import pytest
 from tests.support.helpers import assert_complete_stream, post_chat
 from tests.support.servers import RunningServer, replay, run_server
 from tests.support.upstream_stub import refused_base_url
+from tokenwire import __version__
 from tokenwire.config import ModelConfig
 
 
@@ -36,7 +37,7 @@ async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
 async def test_healthz_is_liveness_without_a_token(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "generations": 0}
+    assert response.json() == {"status": "ok", "generations": 0, "version": __version__}
 
 
 async def test_readyz_of_an_embedded_server_is_ready_with_no_dependencies(
